@@ -1,0 +1,60 @@
+#!/usr/bin/env python
+"""The single entry point of vidseg: ``python train_net.py --config-file configs/<method>/<name>.yaml [...]``."""
+import os
+import sys
+
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.engine import default_argument_parser, default_setup, launch
+from detectron2.evaluation import verify_results
+
+import vidseg.data  # noqa: F401  (registers the datasets)
+from vidseg.config import ConfigError, load_config
+from vidseg.engine import VideoTrainer
+
+CONFIG_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+
+
+def default_output_dir(config_file: str) -> str:
+    """``output/<path of the yaml below configs/, without .yaml>``, e.g. ``output/ifr/swin_l``."""
+    path = os.path.abspath(config_file)
+    rel = os.path.relpath(path, CONFIG_ROOT)
+    stem = os.path.splitext(rel if not rel.startswith("..") else os.path.basename(path))[0]
+    return os.path.join("output", stem)
+
+
+def setup(args):
+    try:
+        cfg = load_config(args.config_file, args.opts)
+    except ConfigError as e:
+        sys.exit(f"error: {e}")
+    if "OUTPUT_DIR" not in args.opts and cfg.OUTPUT_DIR == "./output":
+        cfg.OUTPUT_DIR = default_output_dir(args.config_file)
+    cfg.freeze()
+    default_setup(cfg, args)
+    return cfg
+
+
+def main(args):
+    cfg = setup(args)
+    if args.eval_only:
+        model = VideoTrainer.build_model(cfg)
+        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        results = VideoTrainer.test(cfg, model)
+        verify_results(cfg, results)
+        return results
+    trainer = VideoTrainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    return trainer.train()
+
+
+if __name__ == "__main__":
+    args = default_argument_parser().parse_args()
+    print("Command Line Args:", args)
+    launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )

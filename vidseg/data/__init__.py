@@ -1,0 +1,1 @@
+"""vidseg data: format I/O, dataset loaders and registration, mappers, transforms, loaders."""

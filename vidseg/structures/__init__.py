@@ -1,0 +1,3 @@
+from .video_instances import VideoInstances
+
+__all__ = ["VideoInstances"]
