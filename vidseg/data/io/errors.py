@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-README_HINT = "see datasets/README.md for the expected layout"
+README_HINT = "see datasets/README.md; root = $DETECTRON2_DATASETS, default datasets/"
 
 
 class DatasetFormatError(ValueError):

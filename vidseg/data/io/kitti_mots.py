@@ -32,7 +32,9 @@ def read_kitti_mots_txt(path: str | Path) -> dict[int, list[MOTSEntry]]:
         try:
             frame, obj_id, class_id, h, w = (int(x) for x in fields[:5])
         except ValueError as e:
-            raise DatasetFormatError(f"{p}:{lineno}", f"non-integer field ({e})", expected="5 integers then an RLE") from e
+            raise DatasetFormatError(
+                f"{p}:{lineno}", f"non-integer field ({e})", expected="5 integers then an RLE"
+            ) from e
         out.setdefault(frame, []).append((obj_id, class_id, {"size": [h, w], "counts": fields[5]}))
     return out
 

@@ -46,7 +46,9 @@ def write_indexed_png(path: str | Path, labels: np.ndarray, palette: np.ndarray 
     if labels.ndim != 2:
         raise ValueError(f"write_indexed_png({path}): labels must be H×W, got shape {labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() > 255):
-        raise ValueError(f"write_indexed_png({path}): labels must lie in [0, 255], got [{labels.min()}, {labels.max()}]")
+        raise ValueError(
+            f"write_indexed_png({path}): labels must lie in [0, 255], got [{labels.min()}, {labels.max()}]"
+        )
     pal = davis_palette() if palette is None else np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
     h, w = labels.shape
     img = Image.frombytes("P", (w, h), np.ascontiguousarray(labels, dtype=np.uint8).tobytes())

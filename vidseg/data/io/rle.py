@@ -14,7 +14,9 @@ from vidseg.structures.video_instances import RLE, decode_mask, encode_mask
 
 def _str_counts(rle: dict) -> RLE:
     counts = rle["counts"]
-    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts}
+    if isinstance(counts, bytes):
+        counts = counts.decode("ascii")
+    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": counts}
 
 
 def to_compressed_rle(segm: object, height: int, width: int) -> RLE | None:
