@@ -7,7 +7,7 @@ VENV=${VENV:-.venv}
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
 STAMP="$VENV/.vidseg-installed"
-want="$(cat tools/requirements.txt tools/install.sh setup.py | sha256sum | cut -c1-16)"
+want="$(cat tools/requirements.txt tools/requirements-nodeps.txt tools/install.sh setup.py | sha256sum | cut -c1-16)"
 ext_src="$( (find vidseg/layers/ms_deform_attn/csrc -type f 2>/dev/null || true) | sort | xargs -r cat | sha256sum | cut -c1-16)"
 
 if [ -f "$STAMP" ] && [ "$(sed -n 1p "$STAMP")" = "$want" ] && [ "$(sed -n 2p "$STAMP")" = "$ext_src" ]; then
@@ -19,6 +19,7 @@ if [ "$(sed -n 1p "$STAMP" 2>/dev/null)" != "$want" ]; then
   "$P" -m pip install -q --upgrade pip 'setuptools<82' wheel
   echo "[install] torch 2.14.1 + torchvision 0.29.1 and requirements (first time: a few minutes)"
   "$P" -m pip install -q -r tools/requirements.txt
+  "$P" -m pip install -q --no-deps -r tools/requirements-nodeps.txt  # see the comment in that file
 fi
 # detectron2: keep an importable one (e.g. a user's source build with _C); else the Python code of sal-detectron2.
 if "$P" -c 'import detectron2' 2>/dev/null && [ ! -f "$VENV/.d2-from-sal" ]; then
