@@ -3,11 +3,11 @@
 import os
 import sys
 
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.evaluation import verify_results
 
 import vidseg.data  # noqa: F401  (registers the datasets)
+from vidseg.checkpoint import VidsegCheckpointer
 from vidseg.config import ConfigError, load_config
 from vidseg.engine import VideoTrainer
 
@@ -38,7 +38,7 @@ def main(args):
     cfg = setup(args)
     if args.eval_only:
         model = VideoTrainer.build_model(cfg)
-        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        VidsegCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
         results = VideoTrainer.test(cfg, model)
         verify_results(cfg, results)
         return results

@@ -29,12 +29,12 @@ def main() -> None:
     t1 = time.time()
     trained = run("--resume", "OUTPUT_DIR", f"{OUT}/trained")
     t2 = time.time()
-    rows = [("untrained (random init)", untrained["segm"]), ("trained", trained["segm"])]
+    rows = [("untrained (random init)", untrained["ytvis"]), ("trained", trained["ytvis"])]
     width = max(len(name) for name, _ in rows)
     print("\nYouTube-VIS metrics (x100) on synth_vis_val_large:")
     print(f"{'model':<{width}} | " + " | ".join(f"{m:>5}" for m in METRICS))
     for name, res in rows:
-        print(f"{name:<{width}} | " + " | ".join(f"{res[m]:5.1f}" for m in METRICS))
+        print(f"{name:<{width}} | " + " | ".join(f"{100 * res[m]:5.1f}" for m in METRICS))
     gifs = sorted(
         os.path.join(d, f) for d, _, fs in os.walk(os.path.join(OUT, "trained", "inference")) for f in fs
         if f.endswith(".gif")

@@ -22,3 +22,12 @@ TRACKER_REGISTRY = Registry("TRACKER")
 TRACKER_REGISTRY.__doc__ = """Offline/online trackers: ``cls(**kwargs)`` built by ``build_tracker(cfg)``;
 ``tracker(frames: list[FrameDetections]) -> VideoInstances``.
 """
+
+PIXEL_DECODER_REGISTRY = Registry("PIXEL_DECODER")
+PIXEL_DECODER_REGISTRY.__doc__ = """Pixel decoders of Mask2Former-style models: ``cls(cfg, input_shape: dict[str, ShapeSpec])``.
+
+``decoder.forward_features(features: dict[str, Tensor]) -> (mask_features, multi_scale_features)``:
+``mask_features`` B×MASK_DIM×H/4×W/4 and a list of 3 maps B×CONV_DIM×Hl×Wl ordered low -> high resolution
+(res5, res4, res3). Selected by ``MODEL.PIXEL_DECODER.NAME``; built by
+``vidseg.modeling.pixel_decoder.build_pixel_decoder``.
+"""

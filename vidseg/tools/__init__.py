@@ -1,0 +1,1 @@
+"""Command-line utilities: ``python -m vidseg.tools.<name>`` (``model_stats``: parameter counts of a config)."""
