@@ -9,6 +9,7 @@ from detectron2.evaluation import verify_results
 import vidseg.data  # noqa: F401  (registers the datasets)
 from vidseg.checkpoint import VidsegCheckpointer
 from vidseg.config import ConfigError, load_config
+from vidseg.data.io.errors import DatasetFormatError
 from vidseg.engine import VideoTrainer
 
 CONFIG_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
@@ -23,10 +24,7 @@ def default_output_dir(config_file: str) -> str:
 
 
 def setup(args):
-    try:
-        cfg = load_config(args.config_file, args.opts)
-    except ConfigError as e:
-        sys.exit(f"error: {e}")
+    cfg = load_config(args.config_file, args.opts)
     if "OUTPUT_DIR" not in args.opts and cfg.OUTPUT_DIR == "./output":
         cfg.OUTPUT_DIR = default_output_dir(args.config_file)
     cfg.freeze()
@@ -34,7 +32,20 @@ def setup(args):
     return cfg
 
 
+def one_line(error: Exception) -> str:
+    """The error's own last line: a DataLoader worker re-raises with the worker traceback prepended."""
+    last = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+    return last.split(f"{type(error).__name__}: ", 1)[-1]
+
+
 def main(args):
+    try:
+        return run(args)
+    except (ConfigError, DatasetFormatError) as e:
+        sys.exit(f"error: {one_line(e)}")
+
+
+def run(args):
     cfg = setup(args)
     if args.eval_only:
         model = VideoTrainer.build_model(cfg)

@@ -12,8 +12,11 @@ class DatasetFormatError(ValueError):
     The message is one line naming the offending path and what was expected.
     """
 
-    def __init__(self, path: str | Path, problem: str, *, expected: str | None = None) -> None:
+    def __init__(self, path: str | Path, problem: str | None = None, *, expected: str | None = None) -> None:
         self.path = str(path)
+        if problem is None:  # a ready message, e.g. when a DataLoader worker re-raises the error in the parent
+            super().__init__(self.path)
+            return
         msg = f"{self.path}: {problem}"
         if expected:
             msg += f" (expected {expected})"
