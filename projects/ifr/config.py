@@ -1,0 +1,50 @@
+"""``add_ifr_config``: the ``MODEL.IFR.*`` keys (ifr.md §10.2). Defaults are the paper / Mask2Former-VIS values.
+
+Backbone (``MODEL.RESNETS`` / ``MODEL.SWIN``) and pixel decoder (``MODEL.PIXEL_DECODER``) keys are shared and
+declared by ``vidseg.config``; ``MODEL.NUM_CLASSES`` is the one class count.
+"""
+from detectron2.config import CfgNode as CN
+
+
+def add_ifr_config(cfg: CN) -> None:
+    """Declare ``MODEL.IFR`` (idempotent)."""
+    if "IFR" in cfg.MODEL:
+        return
+    ifr = cfg.MODEL.IFR = CN()
+    ifr.ENABLED = True  # False: Mask2Former-VIS decoder (queries attend to all frames at once), no cross-frame term
+    # ---- transformer decoder (Mask2Former-VIS dims)
+    ifr.NUM_QUERIES = 100
+    ifr.HIDDEN_DIM = 256
+    ifr.NHEADS = 8
+    ifr.DIM_FEEDFORWARD = 2048
+    ifr.DROPOUT = 0.0
+    ifr.PRE_NORM = False
+    ifr.DEC_LAYERS = 10  # decoder layers + 1 (the prediction on the learnable queries)
+    ifr.ENFORCE_INPUT_PROJ = False
+    ifr.SIZE_DIVISIBILITY = 32
+    # ---- IFR attention (§2.5)
+    ifr.FRAME_FFN = True  # FFN after the frame branch (S_i^t)
+    ifr.CLIP_FFN = True  # FFN after the clip update (C_{i+1})
+    ifr.CLIP_ATTEND_ALL = True  # temporal attention: every clip query sees all T·N frame queries (False: own index)
+    ifr.ATTN_MASK_SOURCE = "prev_layer"  # masked attention from the previous layer's frame masks | "none"
+    ifr.BASELINE_TEMPORAL_PE = True  # baseline decoder: 3D sine PE (False: per-frame 2D PE, frame-order agnostic)
+    # ---- losses (§3)
+    ifr.CLASS_LOSS = "focal"  # "focal" (K logits) | "ce" (K+1 logits, Mask2Former)
+    ifr.FOCAL_ALPHA = 0.25
+    ifr.FOCAL_GAMMA = 2.0
+    ifr.NO_OBJECT_WEIGHT = 0.1  # CE only
+    ifr.CLASS_WEIGHT = 2.0
+    ifr.MASK_WEIGHT = 5.0
+    ifr.DICE_WEIGHT = 5.0
+    ifr.DEEP_SUPERVISION = True
+    ifr.TRAIN_NUM_POINTS = 12544
+    ifr.OVERSAMPLE_RATIO = 3.0
+    ifr.IMPORTANCE_SAMPLE_RATIO = 0.75
+    ifr.CROSS_FRAME_WEIGHT = 0.3  # λe
+    # ---- inference (§5); TEST.CLIP_CHUNK sets the frames per backbone chunk
+    ifr.TEST_MODE = "video"  # "video": whole video at once | "clip": sliding windows with id carry-over
+    ifr.TEST_TOPK = 10  # (query, class) pairs kept per video
+    ifr.TEST_WINDOW = 5  # clip mode: frames per window
+    ifr.TEST_STRIDE = 1  # clip mode: window step (the last window is aligned to the video end)
+    ifr.TEST_MATCH_THRESHOLD = 0.05  # clip mode: min soft mask IoU (overlapping windows) / cosine (disjoint)
+    ifr.TEST_KEEP_SCORE = 0.05  # clip mode: a window's query must reach this class probability to be kept
