@@ -27,7 +27,8 @@ def _iters(out_dir: Path) -> list[int]:
 def test_train_resume_and_eval_only(tmp_path):
     out = tmp_path / "run"
     common = ["OUTPUT_DIR", str(out), "SOLVER.CHECKPOINT_PERIOD", "2", "TEST.VIS_VIDEOS", "1"]
-    train_net.main(_args(opts=[*common, "SOLVER.MAX_ITER", "2"]))
+    trained = train_net.main(_args(opts=[*common, "SOLVER.MAX_ITER", "2"]))
+    assert 0.0 <= trained["ytvis"]["AP"] <= 1.0  # training ends with an evaluation whose results are returned
     assert (out / "model_final.pth").is_file()
     assert (out / "last_checkpoint").read_text().strip() == "model_final.pth"
     assert any(p.name.startswith("events.out.tfevents") for p in out.iterdir())  # TensorBoard scalars

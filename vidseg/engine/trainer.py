@@ -54,6 +54,12 @@ class VideoTrainer(DefaultTrainer):
         self.cfg = cfg
         self.register_hooks(self.build_hooks())
 
+    def train(self):
+        """Train, then return the evaluation results of the last evaluation (detectron2 returns them only when
+        ``TEST.EXPECTED_RESULTS`` is set)."""
+        super().train()
+        return getattr(self, "_last_eval_results", None)
+
     @classmethod
     def build_optimizer(cls, cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimizer:
         return build_optimizer(cfg, model)
