@@ -8,7 +8,9 @@ PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
 STAMP="$VENV/.vidseg-installed"
 want="$(cat tools/requirements.txt tools/requirements-nodeps.txt tools/install.sh setup.py | sha256sum | cut -c1-16)"
-ext_src="$( (find vidseg/layers/ms_deform_attn/csrc -type f 2>/dev/null || true) | sort | xargs -r cat | sha256sum | cut -c1-16)"
+# the extension is rebuilt when its sources or the CUDA switch change (FORCE_CUDA=1 make install adds the CUDA kernel)
+ext_src="$( (find vidseg/layers/ms_deform_attn/csrc -type f 2>/dev/null || true) | sort | xargs -r cat | sha256sum \
+  | cut -c1-16)-cuda${FORCE_CUDA:-0}"
 
 if [ -f "$STAMP" ] && [ "$(sed -n 1p "$STAMP")" = "$want" ] && [ "$(sed -n 2p "$STAMP")" = "$ext_src" ]; then
   echo "[install] .venv up to date ($(sed -n 3p "$STAMP"))"; exit 0
