@@ -16,7 +16,7 @@ import sys
 from setuptools import find_packages, setup
 from setuptools.errors import CompileError, ExecError, LinkError, PlatformError
 
-PROJECTS = ["moseg", "ifr"]  # method packages under projects/, discovered by vidseg.plugins via entry points
+PROJECTS = ["moseg", "ifr", "isvos", "instmove", "instflow"]  # method packages under projects/, discovered by vidseg.plugins via entry points
 
 MSDA_DIR = os.path.join("vidseg", "layers", "ms_deform_attn")
 MSDA_CSRC = os.path.join(MSDA_DIR, "csrc")
