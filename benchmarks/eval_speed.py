@@ -28,15 +28,14 @@ from vidseg.evaluation import fbms, mots_metrics
 from vidseg.evaluation.vos_metrics import boundary_radius, disk, seg2bmap, statistics
 from vidseg.evaluation.vos_sequences import RLELabels, SequenceJob, evaluate_sequence
 from vidseg.evaluation.ytvis_ap import VideoCOCOeval, evaluate_video_ap
+from vidseg.structures.masks import to_json_rle
 
 
 def poly_rle(cx: float, cy: float, rx: float, ry: float, h: int, w: int) -> dict:
     """RLE of an octagon (ellipse-like) polygon, encoded in C by pycocotools."""
     ang = np.linspace(0, 2 * np.pi, 9)[:-1]
     pts = np.stack([cx + rx * np.cos(ang), cy + ry * np.sin(ang)], 1).clip(0, [w - 1, h - 1]).ravel().tolist()
-    rle = mask_util.merge(mask_util.frPyObjects([pts], h, w))
-    rle["counts"] = rle["counts"].decode("ascii")
-    return rle
+    return to_json_rle(mask_util.merge(mask_util.frPyObjects([pts], h, w)))
 
 
 def timed(fn: Callable[[], object], repeat: int) -> tuple[float, object]:

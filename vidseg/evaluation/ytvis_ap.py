@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
-import pycocotools.mask as mask_util
 from pycocotools.cocoeval import COCOeval
 
-from .rle_ops import rle_areas
+from vidseg.structures.masks import intersection_matrix, rle_areas
+
 
 AREA_RANGES = [[0.0, 1e5**2], [0.0, 128.0**2], [128.0**2, 256.0**2], [256.0**2, 1e5**2]]
 AREA_LABELS = ["all", "small", "medium", "large"]
@@ -54,7 +54,7 @@ def video_iou(
     """D×G spatio-temporal IoU ``Σ_t |d_t ∩ g_t| / Σ_t |d_t ∪ g_t|`` (0 when the union is empty).
 
     A frame where only one side is present adds its area to the union only. Intersections come from one
-    ``mask_util.iou`` call per frame (crowd form: I / area(d), rescaled to an exact pixel count). Per-frame
+    IoA call per frame (crowd form: I / area(d), rescaled to an exact pixel count). Per-frame
     areas (D×T, G×T) may be passed when already known.
     """
     d_n, g_n = len(dt), len(gt)
@@ -72,8 +72,7 @@ def video_iou(
         gi = [j for j in range(g_n) if gt[j][t] is not None and a_g[j, t] > 0]
         if not di or not gi:
             continue
-        ioa = np.asarray(mask_util.iou([dt[i][t] for i in di], [gt[j][t] for j in gi], [1] * len(gi)))
-        inter[np.ix_(di, gi)] += np.rint(ioa.reshape(len(di), len(gi)) * a_d[di, t][:, None])
+        inter[np.ix_(di, gi)] += intersection_matrix([dt[i][t] for i in di], [gt[j][t] for j in gi], a_d[di, t])
     union = a_d.sum(1)[:, None] + a_g.sum(1)[None, :] - inter
     return np.where(union > 0, inter / np.maximum(union, 1.0), 0.0)
 
