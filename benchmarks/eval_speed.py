@@ -29,6 +29,7 @@ from vidseg.evaluation import fbms, mots_metrics
 from vidseg.evaluation.vos_metrics import boundary_radius, disk, seg2bmap, statistics
 from vidseg.evaluation.vos_sequences import RLELabels, SequenceJob, evaluate_sequence
 from vidseg.evaluation.ytvis_ap import STAT_NAMES, evaluate_video_ap, mean_area
+from vidseg.structures.masks import encode_mask, to_json_rle
 from ytvoseval_ref import official_stats
 
 
@@ -36,9 +37,7 @@ def poly_rle(cx: float, cy: float, rx: float, ry: float, h: int, w: int) -> dict
     """RLE of an octagon (ellipse-like) polygon, encoded in C by pycocotools."""
     ang = np.linspace(0, 2 * np.pi, 9)[:-1]
     pts = np.stack([cx + rx * np.cos(ang), cy + ry * np.sin(ang)], 1).clip(0, [w - 1, h - 1]).ravel().tolist()
-    rle = mask_util.merge(mask_util.frPyObjects([pts], h, w))
-    rle["counts"] = rle["counts"].decode("ascii")
-    return rle
+    return to_json_rle(mask_util.merge(mask_util.frPyObjects([pts], h, w)))
 
 
 def timed(fn: Callable[[], object], repeat: int) -> tuple[float, object]:
@@ -56,8 +55,7 @@ EMPTY_RLE_CACHE: dict = {}
 
 def empty_rle(h: int, w: int) -> dict:
     if (h, w) not in EMPTY_RLE_CACHE:
-        rle = mask_util.encode(np.zeros((h, w, 1), np.uint8, order="F"))[0]
-        EMPTY_RLE_CACHE[h, w] = {"size": [h, w], "counts": rle["counts"].decode("ascii")}
+        EMPTY_RLE_CACHE[h, w] = encode_mask(np.zeros((h, w), np.uint8))
     return EMPTY_RLE_CACHE[h, w]
 
 

@@ -17,7 +17,8 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch.nn import functional as F
 
-from vidseg.structures.video_instances import RLE, VideoInstances, encode_mask
+from vidseg.structures.video_instances import VideoInstances
+from vidseg.structures.masks import RLE, MaskPaster, encode_mask
 
 
 def class_probabilities(logits: torch.Tensor, class_loss: str) -> torch.Tensor:
@@ -30,30 +31,6 @@ def topk_pairs(probs: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor,
     num_classes = probs.shape[1]
     scores, flat = probs.flatten().topk(min(k, probs.numel()), sorted=True)
     return scores, flat % num_classes, torch.div(flat, num_classes, rounding_mode="floor")
-
-
-@dataclass(frozen=True, kw_only=True)
-class MaskPaster:
-    """Mask logits at 1/4 of the padded input -> binary masks at the original size.
-
-    Attributes:
-        padded_size: (H_pad, W_pad) of the padded network input.
-        valid_size: (H_in, W_in) of the resized frame inside the padding.
-        out_size: (H, W) original video size.
-    """
-
-    padded_size: tuple[int, int]
-    valid_size: tuple[int, int]
-    out_size: tuple[int, int]
-
-    def __call__(self, logits: torch.Tensor) -> np.ndarray:
-        """(k, h, w) logits -> (k, H, W) bool."""
-        if logits.shape[0] == 0:
-            return np.zeros((0, *self.out_size), dtype=bool)
-        x = F.interpolate(logits[:, None].float(), size=self.padded_size, mode="bilinear", align_corners=False)
-        x = x[..., : self.valid_size[0], : self.valid_size[1]]
-        x = F.interpolate(x, size=self.out_size, mode="bilinear", align_corners=False)
-        return (x[:, 0] > 0).cpu().numpy()
 
 
 def video_topk_instances(

@@ -11,9 +11,9 @@ import pytest
 
 from vidseg.evaluation import YTVISEvaluator
 from vidseg.evaluation.ytvis_ap import evaluate_video_ap, video_iou
-from vidseg.structures.video_instances import encode_mask
 
 from eval_testutils import box, instances, record, registered, run_evaluator
+from vidseg.structures.masks import decode_mask, encode_mask
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
@@ -128,7 +128,6 @@ def test_area_range_uses_mean_over_non_empty_frames():
 
 # ---------------------------------------------------------------- brute force
 def _dense(segs):
-    from vidseg.structures.video_instances import decode_mask
 
     return np.stack([np.zeros((H, W), bool) if s is None else decode_mask(s).astype(bool) for s in segs])
 

@@ -20,7 +20,7 @@ import pytest
 
 from vidseg.evaluation.cli import main as cli_main
 from vidseg.evaluation.ytvis_ap import STAT_NAMES, evaluate_video_ap
-from vidseg.structures.video_instances import encode_mask
+from vidseg.structures.masks import encode_mask
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 

@@ -19,7 +19,8 @@ from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 from detectron2.utils.file_io import PathManager
 
-from vidseg.structures.video_instances import RLE, VideoInstances
+from vidseg.structures.video_instances import VideoInstances
+from vidseg.structures.masks import RLE
 
 logger = logging.getLogger(__name__)
 

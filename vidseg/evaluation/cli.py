@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import pycocotools.mask as mask_util
+
+from vidseg.structures.masks import iou_matrix, merge
 
 from .base import check_predictions, to_jsonable
 
@@ -91,13 +92,13 @@ def _read_mots(path: Path, ignore_class: int | None, *, check_overlap: bool) -> 
             raise ValueError(f"{path}: frame {t} has a repeated object id (ids must be unique per frame)")
         if check_overlap and len(objs) > 1:
             rles = [r for _, _, r in objs]
-            inter = np.asarray(mask_util.iou(rles, rles, [0] * len(rles))).reshape(len(rles), len(rles))
+            inter = iou_matrix(rles, rles)
             np.fill_diagonal(inter, 0)
             if (inter > 0).any():
                 raise ValueError(f"{path}: frame {t} has overlapping masks (MOTS predictions must be disjoint)")
         dets[t] = objs
         if regions:
-            ignore[t] = mask_util.merge(regions, intersect=False)
+            ignore[t] = merge(regions)
     return dets, ignore
 
 

@@ -31,9 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
-import pycocotools.mask as mask_util
-
-from .rle_ops import rle_areas
+from vidseg.structures.masks import paired_intersections, rle_areas
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 REC_THRESHOLDS = np.linspace(0.0, 1.0, 101)
@@ -72,8 +70,8 @@ def video_iou(
     """D×G spatio-temporal IoU ``Σ_t |d_t ∩ g_t| / Σ_t |d_t ∪ g_t|`` (0 when the union is empty).
 
     A frame where only one side is present adds its area to the union only. Intersections are exact pixel
-    counts of ``mask_util.merge(intersect=True)`` on the frames where both masks are non-empty, their areas in
-    one batched call; per-frame areas (D×T, G×T) may be passed when already known.
+    counts of the frames where both masks are non-empty (one RLE intersection per pair and frame, the areas in
+    one batched call); per-frame areas (D×T, G×T) may be passed when already known.
     """
     d_n, g_n = len(dt), len(gt)
     if d_n == 0 or g_n == 0:
@@ -85,14 +83,15 @@ def video_iou(
     a_d = _areas(dt) if dt_areas is None else np.asarray(dt_areas, dtype=float)
     a_g = _areas(gt) if gt_areas is None else np.asarray(gt_areas, dtype=float)
     pos_d, pos_g = a_d > 0, a_g > 0
-    merged, counts = [], []
+    left, right, counts = [], [], []
     for i in range(d_n):
         for j in range(g_n):
             frames = np.flatnonzero(pos_d[i] & pos_g[j]).tolist()
-            merged += [mask_util.merge([dt[i][t], gt[j][t]], intersect=True) for t in frames]
+            left += [dt[i][t] for t in frames]
+            right += [gt[j][t] for t in frames]
             counts.append(len(frames))
     pair_of = np.repeat(np.arange(d_n * g_n), counts)
-    inter = np.bincount(pair_of, weights=rle_areas(merged), minlength=d_n * g_n).reshape(d_n, g_n)
+    inter = np.bincount(pair_of, weights=paired_intersections(left, right), minlength=d_n * g_n).reshape(d_n, g_n)
     union = a_d.sum(1)[:, None] + a_g.sum(1)[None, :] - inter
     return np.where(union > 0, inter / np.maximum(union, 1.0), 0.0)
 

@@ -1,6 +1,6 @@
-"""Trackers turning per-frame detections into ``VideoInstances`` (registered in ``TRACKER_REGISTRY``)."""
+"""Trackers turning per-frame candidates into ``VideoInstances`` (registered in ``TRACKER_REGISTRY``)."""
 from .build import build_tracker
-from .detections import FrameDetections, rle_iou, to_coco_rle
+from .detections import FrameDetections
 from .mask_iou import MaskIoUTracker
 
-__all__ = ["FrameDetections", "MaskIoUTracker", "build_tracker", "rle_iou", "to_coco_rle"]
+__all__ = ["FrameDetections", "MaskIoUTracker", "build_tracker"]

@@ -29,9 +29,10 @@ from detectron2.config import CfgNode, configurable
 from scipy.optimize import linear_sum_assignment
 
 from vidseg.registry import TRACKER_REGISTRY
-from vidseg.structures.video_instances import RLE, VideoInstances
+from vidseg.structures.video_instances import VideoInstances
 
-from .detections import FrameDetections, rle_iou
+from .detections import FrameDetections
+from vidseg.structures.masks import iou_matrix, to_json_rle
 
 __all__ = ["MaskIoUTracker"]
 
@@ -96,7 +97,7 @@ class MaskIoUTracker:
         moving = np.flatnonzero(~static & keep)
         statics = np.flatnonzero(static & keep)
         if len(moving) and len(statics):
-            iou = rle_iou([det.rles[i] for i in statics], [det.rles[i] for i in moving])
+            iou = iou_matrix([det.rles[i] for i in statics], [det.rles[i] for i in moving])
             keep[statics[(iou >= self.static_overlap_remove).any(axis=1)]] = False
         idx = np.flatnonzero(keep)
         idx = idx[np.argsort(-scores[idx], kind="stable")]
@@ -118,7 +119,7 @@ class MaskIoUTracker:
                 break
             group = tiers[gap]
             refs = [frames[f].rles[tracks[k][f]] for k, f in group]
-            iou = rle_iou(refs, [frames[t].rles[i] for i in cands])
+            iou = iou_matrix(refs, [frames[t].rles[i] for i in cands])
             iou[iou <= self.iou_min] = 0.0
             rows, cols = linear_sum_assignment(-iou)
             taken = set()
@@ -198,7 +199,7 @@ class MaskIoUTracker:
             for (t, i), s in zip(tr.items(), det_scores):
                 votes[int(frames[t].labels[i])] += s
             labels.append(max(sorted(votes), key=lambda c: votes[c]))
-            masks.append([_json_rle(frames[t].rles[tr[t]]) if t in tr else None for t in range(len(frames))])
+            masks.append([to_json_rle(frames[t].rles[tr[t]]) if t in tr else None for t in range(len(frames))])
         return VideoInstances(
             image_size=sizes.pop(),
             frame_idx=frame_idx,
@@ -207,10 +208,3 @@ class MaskIoUTracker:
             labels=labels,
             masks=masks,
         )
-
-
-def _json_rle(rle: RLE) -> RLE:
-    """A pycocotools RLE with ``counts`` as ``str`` (the ``VideoInstances`` form)."""
-    counts = rle["counts"]
-    counts = counts.decode("ascii") if isinstance(counts, bytes) else counts
-    return {"size": [int(s) for s in rle["size"]], "counts": counts}

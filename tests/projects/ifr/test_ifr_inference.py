@@ -13,7 +13,7 @@ from projects.ifr.inference import (
     video_topk_instances,
     window_starts,
 )
-from vidseg.structures.video_instances import decode_mask
+from vidseg.structures.masks import decode_mask
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 

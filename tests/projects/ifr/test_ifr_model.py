@@ -12,7 +12,7 @@ from ifr_testutils import as_video, build, make_clip
 from projects.ifr import IFR, IFRTransformerDecoder, VideoMaskedTransformerDecoder
 from projects.ifr.targets import clip_targets
 from vidseg.modeling.losses import VideoSetCriterion
-from vidseg.structures.video_instances import decode_mask
+from vidseg.structures.masks import decode_mask
 
 LOSS_NAMES = ("loss_ce", "loss_mask", "loss_dice")
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")

@@ -14,10 +14,9 @@ from pathlib import Path
 import pycocotools.mask as mask_util
 
 from vidseg.data.io.errors import DatasetFormatError, require_exists
-from vidseg.data.io.rle import to_compressed_rle, uncompressed_to_rles
-from vidseg.structures.video_instances import RLE
 
 from .common import dataset_has_gt, entries_from_rles, flow_file_names, set_metadata
+from vidseg.structures.masks import RLE, segm_to_rle, uncompressed_to_rles
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +65,7 @@ def _segmentations_to_rles(
                 slots.append((a_i, t))
             elif seg is not None:
                 try:
-                    row[t] = to_compressed_rle(seg, h, w)
+                    row[t] = segm_to_rle(seg, h, w)
                 except ValueError as e:
                     raise DatasetFormatError(json_file, f"annotation {ann.get('id')} frame {t}: {e}") from e
         out.append(row)
