@@ -24,6 +24,7 @@ from vidseg.modeling.matching import VideoHungarianMatcher
 from vidseg.modeling.pixel_decoder import build_pixel_decoder
 from vidseg.structures import VideoInstances
 
+from .config import class_loss_of
 from .ifr_decoder import IFRTransformerDecoder
 from .inference import ClipTrackAccumulator, MaskPaster, class_probabilities, video_topk_instances, window_starts
 from .m2f_decoder import VideoMaskedTransformerDecoder
@@ -100,6 +101,7 @@ class IFR(nn.Module):
     @classmethod
     def from_config(cls, cfg) -> dict:
         ifr = cfg.MODEL.IFR
+        class_loss = class_loss_of(cfg)
         backbone = build_backbone(cfg)
         pixel_decoder = build_pixel_decoder(cfg, backbone.output_shape())
         decoder_cls = IFRTransformerDecoder if ifr.ENABLED else VideoMaskedTransformerDecoder
@@ -116,14 +118,14 @@ class IFR(nn.Module):
             cost_mask=ifr.MASK_WEIGHT,
             cost_dice=ifr.DICE_WEIGHT,
             num_points=ifr.TRAIN_NUM_POINTS,
-            class_loss=ifr.CLASS_LOSS,
+            class_loss=class_loss,
         )
         criterion = VideoSetCriterion(
             num_classes=cfg.MODEL.NUM_CLASSES,
             matcher=matcher,
             weight_dict=weight_dict,
             eos_coef=ifr.NO_OBJECT_WEIGHT,
-            class_loss=ifr.CLASS_LOSS,
+            class_loss=class_loss,
             focal_alpha=ifr.FOCAL_ALPHA,
             focal_gamma=ifr.FOCAL_GAMMA,
             num_points=ifr.TRAIN_NUM_POINTS,
