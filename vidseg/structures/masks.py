@@ -54,7 +54,9 @@ def to_coco_rle(rle: RLE) -> RLE:
 
 
 def _coco_list(rles: Iterable[RLE]) -> list[RLE]:
-    return [to_coco_rle(r) for r in rles]
+    """RLEs pycocotools' C functions take: compressed ones (str or bytes counts, int size) pass unchanged."""
+    return [r if type(r["counts"]) in (str, bytes) and type(r["size"][0]) is int and type(r["size"][1]) is int
+            else to_coco_rle(r) for r in rles]
 
 
 def encode_mask(mask: np.ndarray) -> RLE:
