@@ -4,7 +4,6 @@ import json
 import uuid
 
 import numpy as np
-import pycocotools.mask as mask_util
 import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from PIL import Image
@@ -13,7 +12,8 @@ import vidseg.evaluation  # noqa: F401  (registers the evaluators)
 from vidseg.data.datasets import register_mots_txt, register_vos_folder, register_ytvis_instances
 from vidseg.data.io import DatasetFormatError, write_indexed_png
 from vidseg.registry import EVALUATOR_REGISTRY
-from vidseg.structures.video_instances import VideoInstances, encode_mask
+from vidseg.structures.masks import encode_mask
+from vidseg.structures.video_instances import VideoInstances
 
 H, W, T = 10, 14, 4
 
@@ -80,12 +80,12 @@ def test_register_vos_folder(tmp_path):
 def test_register_ytvis_instances(tmp_path):
     m = np.zeros((H, W), np.uint8)
     m[2:6, 3:9] = 1
-    rle = mask_util.encode(np.asfortranarray(m))
+    rle = encode_mask(m)
     data = {
         "videos": [{"id": 7, "file_names": [f"v/{t}.jpg" for t in range(T)], "height": H, "width": W, "length": T}],
         "categories": [{"id": 3, "name": "cat"}, {"id": 5, "name": "dog"}],
         "annotations": [{"id": 1, "video_id": 7, "category_id": 5, "iscrowd": 0, "areas": [24] * T,
-                         "segmentations": [{"size": [H, W], "counts": rle["counts"].decode()}] * T}],
+                         "segmentations": [rle] * T}],
     }
     js = tmp_path / "train.json"
     js.write_text(json.dumps(data))

@@ -12,6 +12,7 @@ undefined values as ``null``) on stdout; ``--out FILE`` writes the metrics plus 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ from vidseg.structures.masks import iou_matrix, merge
 from .base import check_predictions, to_jsonable
 
 logger = logging.getLogger("vidseg.evaluation")
+_CALLS = itertools.count()
 
 
 def _seq_dirs(root: Path, what: str) -> list[Path]:
@@ -136,12 +138,21 @@ def run_mots(args: argparse.Namespace) -> tuple[dict, dict]:
 def run_ytvis(args: argparse.Namespace) -> tuple[dict, dict]:
     from detectron2.data import MetadataCatalog
 
+    name = f"__vidseg_eval_cli_{os.getpid()}_{next(_CALLS)}"  # fresh per call: main() may run many times
+    try:
+        return _ytvis_metrics_of_files(args, name)
+    finally:
+        MetadataCatalog.remove(name)
+
+
+def _ytvis_metrics_of_files(args: argparse.Namespace, name: str) -> tuple[dict, dict]:
+    from detectron2.data import MetadataCatalog
+
     from vidseg.data.datasets.ytvis import load_ytvis_json
     from vidseg.structures.video_instances import VideoInstances
 
     from .ytvis import ytvis_metrics
 
-    name = f"__vidseg_eval_cli_{os.getpid()}"
     records = load_ytvis_json(args.gt, Path(args.gt).parent, name, require_annotations=True)
     meta = MetadataCatalog.get(name)
     to_contiguous = meta.thing_dataset_id_to_contiguous_id

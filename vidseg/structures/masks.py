@@ -25,7 +25,7 @@ RLE = dict  # {"size": [H, W], "counts": str | bytes | list[int]}
 __all__ = [
     "RLE", "to_json_rle", "to_coco_rle", "encode_mask", "encode_masks", "decode_mask", "decode_masks", "segm_to_rle",
     "uncompressed_to_rles", "rle_counts", "validate_rle", "rle_areas", "iou_matrix", "ioa_matrix", "intersection_matrix",
-    "merge", "make_disjoint", "MaskPaster", "resize_masks",
+    "paired_intersections", "merge", "make_disjoint", "MaskPaster", "resize_masks",
 ]
 
 # pycocotools 2.0.x ``area`` builds a temporary ``np.array((n,), dtype=uint8)``, which NumPy 2 refuses for n > 255
@@ -192,6 +192,14 @@ def intersection_matrix(a: Sequence[RLE], b: Sequence[RLE], areas_a: np.ndarray 
         return np.zeros((len(a), len(b)))
     areas_a = rle_areas(a) if areas_a is None else np.asarray(areas_a, dtype=np.float64)
     return np.rint(ioa_matrix(a, b) * areas_a[:, None])
+
+
+def paired_intersections(a: Sequence[RLE], b: Sequence[RLE]) -> np.ndarray:
+    """Exact pixel counts |a_k ∩ b_k| (float64, shape (N,)) of N aligned pairs: one pycocotools ``merge`` per
+    pair, the areas in one batched call (cheaper than a matrix call when only the diagonal is needed)."""
+    if len(a) != len(b):
+        raise ValueError(f"paired_intersections: {len(a)} vs {len(b)} RLEs (aligned pairs expected)")
+    return rle_areas([mask_util.merge([x, y], intersect=1) for x, y in zip(_coco_list(a), _coco_list(b))])
 
 
 def merge(rles: Sequence[RLE], intersect: bool = False) -> RLE:
