@@ -72,6 +72,9 @@ def test_ifr_config_tree():
     m2f_swin = load_config(str(ROOT / "configs" / "ifr" / "m2f_vis_swin_l_200q.yaml"))
     assert (m2f_swin.MODEL.IFR.ENABLED, class_loss_of(m2f_swin), m2f_swin.MODEL.IFR.NUM_QUERIES) == (False, "ce", 200)
     assert m2f_swin.MODEL.SWIN.VARIANT == "large_384" and m2f_swin.INPUT.MIN_SIZE_TEST == 480
+    tta = load_config(str(ROOT / "configs" / "ifr" / "swin_l_tta.yaml"))
+    assert tta.MODEL.IFR.TTA.ENABLED and tuple(tta.MODEL.IFR.TTA.MIN_SIZES) == (360, 480, 600, 720)
+    assert tta.INPUT.MIN_SIZE_TEST == max(tta.MODEL.IFR.TTA.MIN_SIZES)
 
 
 def test_paper_defaults():
