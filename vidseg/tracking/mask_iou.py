@@ -1,6 +1,6 @@
-"""Mask-IoU + Hungarian offline tracker (IoUTracker+ baseline; moving-object tracker of papers/001).
+"""Mask-IoU + Hungarian offline tracker (IoUTracker+ baseline; moving-object tracker of paper 001).
 
-Algorithm (specs/moseg.md §5):
+Algorithm (paper 001):
 
 1. Per frame: a non-static detection scoring ``> score_init`` is *init-eligible*; a static detection whose mask IoU
    with any non-static detection scoring ``> score_continue`` is ``>= static_overlap_remove`` is removed; every
