@@ -7,10 +7,12 @@ Importing registers the ``InstMovePredictor`` meta-architecture, the ``instmove`
 from vidseg.config import register_config_hook
 
 from .config import add_instmove_config
+from .data import MaskSequenceMapper, register_synthetic
 from .meta_arch import InstMovePredictor
 from .model import InstMoveNet
 from .prior import InstMovePrior
 
 register_config_hook(add_instmove_config)
+register_synthetic()
 
-__all__ = ["InstMoveNet", "InstMovePredictor", "InstMovePrior", "add_instmove_config"]
+__all__ = ["MaskSequenceMapper", "InstMoveNet", "InstMovePredictor", "InstMovePrior", "add_instmove_config"]

@@ -1,4 +1,4 @@
-"""``add_instmove_config``: the ``MODEL.INSTMOVE.*`` and ``INPUT.INSTMOVE.*`` keys (spec instmove.md §10).
+"""``add_instmove_config``: the ``MODEL.INSTMOVE.*`` keys (spec instmove.md §10).
 
 Defaults reproduce the official checkpoint layout (paper 000, official code) and the paper's recipe; where the
 paper's text differs (3 ConvLSTM layers, 256-d memory, ...) the paper's value is reachable through these keys.
@@ -10,7 +10,7 @@ STEP2_TRAINABLE = ("matching_encoder", "all_but_memory")
 
 
 def add_instmove_config(cfg: CN) -> None:
-    """Declare ``MODEL.INSTMOVE`` and ``INPUT.INSTMOVE`` (idempotent)."""
+    """Declare ``MODEL.INSTMOVE`` (idempotent)."""
     if "INSTMOVE" in cfg.MODEL:
         return
     im = cfg.MODEL.INSTMOVE = CN()
@@ -44,7 +44,7 @@ def add_instmove_config(cfg: CN) -> None:
     im.INFER_WINDOWS = ((2, 2), (4, 4))  # (from history length, use this many masks): official schedule
     im.TOPK = 20  # only the top-k tracks (by score, when the host gives one) are predicted
     im.DEVICE = ""  # "" = MODEL.DEVICE
-    inp = cfg.INPUT.INSTMOVE = CN()
+    inp = im.DATA = CN()  # spec §10's INPUT.INSTMOVE.* (kept inside MODEL.INSTMOVE: one namespace per method)
     inp.CLIP_LENGTH_RANGE = (3, 5)  # inputs + target (appendix A)
     inp.FRAME_STRIDE = 1
     inp.RANDOM_FLIP = True
@@ -52,9 +52,7 @@ def add_instmove_config(cfg: CN) -> None:
     inp.OCCLUSION_SIM.ENABLED = False
     inp.OCCLUSION_SIM.BAND_PROB = 0.3
     inp.OCCLUSION_SIM.DROP_PROB = 0.1
-    inp.SYNTHETIC = CN()  # the generator of spec §9.2 (dataset "instmove_synthetic_train")
-    inp.SYNTHETIC.SEED = 0
-    inp.SYNTHETIC.LENGTH = 100000  # samples per pass of the synthetic "dataset"
+    inp.MAX_TRIES = 10  # samples drawn from one record before the mapper gives up (the loader then retries)
 
 
 def check_instmove_config(cfg: CN) -> None:

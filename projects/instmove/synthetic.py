@@ -21,7 +21,7 @@ def render_shape(size: int, kind: str, cy: float, cx: float, ry: float, rx: floa
     return (np.abs(yy - cy) <= ry) & (np.abs(xx - cx) <= rx)
 
 
-def _occlude(mask: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
+def occlude(mask: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
     axis = int(rng.integers(2))  # 0: vertical band (columns), 1: horizontal band (rows)
     profile = mask.any(axis=0) if axis == 0 else mask.any(axis=1)
     idx = np.nonzero(profile)[0]
@@ -59,7 +59,7 @@ def sample_sequence(rng: np.random.Generator, size: int, n: int, band_prob: floa
         frames.append(render_shape(size, kind, c[0], c[1], ry, rx))
     for t in range(n):
         if rng.random() < band_prob:
-            frames[t] = _occlude(frames[t], rng, size)
+            frames[t] = occlude(frames[t], rng, size)
     return np.stack(frames)
 
 
