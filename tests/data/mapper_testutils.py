@@ -10,7 +10,7 @@ from detectron2.structures import BoxMode
 
 from vidseg.config import get_cfg
 from vidseg.data.io.flo import write_flo
-from vidseg.structures.video_instances import encode_mask
+from vidseg.structures.masks import encode_mask
 
 
 def small_cfg(**input_overrides):

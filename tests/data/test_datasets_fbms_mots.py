@@ -5,8 +5,8 @@ from PIL import Image
 
 from vidseg.data.datasets.fbms import load_fbms, read_fbms_def, write_fbms_def
 from vidseg.data.datasets.kitti_mots import load_kitti_mots
-from vidseg.data.io import DatasetFormatError, masks_to_rles, write_flo, write_kitti_mots_txt
-from vidseg.structures.video_instances import decode_mask
+from vidseg.data.io import DatasetFormatError, write_flo, write_kitti_mots_txt
+from vidseg.structures.masks import decode_mask, encode_masks
 
 H, W = 8, 10
 RED, WHITE = 255 * 65536, 16777215
@@ -96,8 +96,8 @@ def _mots_tree(root):
     m[0, 0:2, 0:3] = 1  # car, 6 px
     m[1, 4:8, 6:8] = 1  # pedestrian, 8 px
     m[2, 7, :] = 1  # ignore, 10 px
-    car, ped, ign = masks_to_rles(m)
-    ign2 = masks_to_rles(np.roll(m[2:3], -1, axis=1))[0]  # row 6
+    car, ped, ign = encode_masks(m)
+    ign2 = encode_masks(np.roll(m[2:3], -1, axis=1))[0]  # row 6
     write_kitti_mots_txt(root / "instances_txt" / "0002.txt", {
         0: [(1001, 1, car), (2005, 2, ped), (10000, 10, ign), (10000, 10, ign2)],
         2: [(1001, 1, car)],
@@ -123,7 +123,7 @@ def test_kitti_mots_errors(tmp_path):
     _mots_tree(tmp_path)
     with pytest.raises(DatasetFormatError, match=r"0003\.txt: MOTS instance txt not found"):
         load_kitti_mots(tmp_path, sequences=["0003"])
-    m = masks_to_rles(np.ones((1, H, W), np.uint8))[0]
+    m = encode_masks(np.ones((1, H, W), np.uint8))[0]
     write_kitti_mots_txt(tmp_path / "instances_txt" / "0002.txt", {9: [(1001, 1, m)]})
     with pytest.raises(DatasetFormatError, match=r"0002\.txt: annotation for frame 9 but .* has 4 frames"):
         load_kitti_mots(tmp_path, sequences=["0002"])

@@ -8,7 +8,7 @@ from PIL import Image
 from vidseg.data.datasets.davis import load_davis
 from vidseg.data.datasets.ytvos import load_ytvos
 from vidseg.data.io import DatasetFormatError, write_indexed_png
-from vidseg.structures.video_instances import decode_mask
+from vidseg.structures.masks import decode_mask
 
 H, W = 12, 16
 

@@ -42,6 +42,11 @@ def add_vidseg_config(cfg: CN) -> None:
     cfg.MODEL.TRACKER.BIDIRECTIONAL = True  # forward pass then backward pass
     cfg.MODEL.TRACKER.STATIC_OVERLAP_REMOVE = 0.1  # drop static det with IoU >= this vs a moving det
     cfg.MODEL.TRACKER.MIN_TRACK_LENGTH = 1  # drop tracks with fewer detections
+    # ---- motion prior used by the trackers (vidseg/tracking/motion.py; MOTION_PRIOR_REGISTRY)
+    cfg.MODEL.MOTION_PRIOR = CN()
+    cfg.MODEL.MOTION_PRIOR.NAME = "none"  # none | copy_last | linear | any registered prior (e.g. instmove)
+    cfg.MODEL.MOTION_PRIOR.WEIGHT = 1.0  # λ of the cost term λ·(1 − IoU(predicted, candidate))
+    cfg.MODEL.MOTION_PRIOR.HISTORY = 8  # past masks kept per track (at least what the prior needs)
     # ---- Swin backbone (vidseg/modeling/backbone/swin.py; dims come from the variant table there)
     cfg.MODEL.SWIN = CN()
     cfg.MODEL.SWIN.VARIANT = "tiny_224"  # tiny_224 | small_224 | base_224 | base_384 | large_224 | large_384

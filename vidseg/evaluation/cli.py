@@ -12,6 +12,7 @@ undefined values as ``null``) on stdout; ``--out FILE`` writes the metrics plus 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
@@ -20,11 +21,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import pycocotools.mask as mask_util
+
+from vidseg.structures.masks import iou_matrix, merge
 
 from .base import check_predictions, to_jsonable
 
 logger = logging.getLogger("vidseg.evaluation")
+_CALLS = itertools.count()
 
 
 def _seq_dirs(root: Path, what: str) -> list[Path]:
@@ -89,13 +92,13 @@ def _read_mots(path: Path, ignore_class: int | None, *, check_overlap: bool) -> 
             raise ValueError(f"{path}: frame {t} has a repeated object id (ids must be unique per frame)")
         if check_overlap and len(objs) > 1:
             rles = [r for _, _, r in objs]
-            inter = np.asarray(mask_util.iou(rles, rles, [0] * len(rles))).reshape(len(rles), len(rles))
+            inter = iou_matrix(rles, rles)
             np.fill_diagonal(inter, 0)
             if (inter > 0).any():
                 raise ValueError(f"{path}: frame {t} has overlapping masks (MOTS predictions must be disjoint)")
         dets[t] = objs
         if regions:
-            ignore[t] = mask_util.merge(regions, intersect=False)
+            ignore[t] = merge(regions)
     return dets, ignore
 
 
@@ -135,12 +138,21 @@ def run_mots(args: argparse.Namespace) -> tuple[dict, dict]:
 def run_ytvis(args: argparse.Namespace) -> tuple[dict, dict]:
     from detectron2.data import MetadataCatalog
 
+    name = f"__vidseg_eval_cli_{os.getpid()}_{next(_CALLS)}"  # fresh per call: main() may run many times
+    try:
+        return _ytvis_metrics_of_files(args, name)
+    finally:
+        MetadataCatalog.remove(name)
+
+
+def _ytvis_metrics_of_files(args: argparse.Namespace, name: str) -> tuple[dict, dict]:
+    from detectron2.data import MetadataCatalog
+
     from vidseg.data.datasets.ytvis import load_ytvis_json
     from vidseg.structures.video_instances import VideoInstances
 
     from .ytvis import ytvis_metrics
 
-    name = f"__vidseg_eval_cli_{os.getpid()}"
     records = load_ytvis_json(args.gt, Path(args.gt).parent, name, require_annotations=True)
     meta = MetadataCatalog.get(name)
     to_contiguous = meta.thing_dataset_id_to_contiguous_id

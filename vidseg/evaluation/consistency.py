@@ -18,7 +18,7 @@ import pycocotools.mask as mask_util
 from scipy.optimize import linear_sum_assignment
 
 from .base import annotated_frames, gt_tracks, track_rles
-from .rle_ops import rle_areas
+from vidseg.structures.masks import rle_areas
 
 MAX_DISTANCE = 0.5  # 1 − IoU
 SCORE_THRESHOLDS = (0.3, 0.5, 0.7)

@@ -28,7 +28,7 @@ from vidseg.registry import EVALUATOR_REGISTRY
 from vidseg.structures.video_instances import VideoInstances
 
 from .base import VideoEvaluatorBase, annotated_frames, track_rles
-from .rle_ops import intersections, make_disjoint, rle_areas
+from vidseg.structures.masks import rle_areas, intersection_matrix, make_disjoint
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def record_table(record: Mapping, vi: VideoInstances | None) -> tuple[np.ndarray
         p = make_disjoint([rows[k][t] for k in present], [scores[k] for k in present])
         p_lab = [present[k] + 1 for k, _ in p]
         a_g, a_p = rle_areas([r for _, r in g]), rle_areas([r for _, r in p])
-        inter = intersections([r for _, r in p], [r for _, r in g], a_p)  # P×G
+        inter = intersection_matrix([r for _, r in p], [r for _, r in g], a_p)  # P×G
         table[np.ix_(g_lab, p_lab)] += inter.T.astype(np.int64)
         table[g_lab, 0] += (a_g - inter.sum(0)).astype(np.int64)
         table[0, p_lab] += (a_p - inter.sum(1)).astype(np.int64)

@@ -10,9 +10,10 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from vidseg.structures.video_instances import RLE, VideoInstances
+from vidseg.structures.video_instances import VideoInstances
 
 from .base import track_rles
+from vidseg.structures.masks import RLE, to_json_rle
 
 
 def ytvis_results(
@@ -41,15 +42,8 @@ def ytvis_results(
                                  f"(contiguous ids {sorted(contiguous_to_dataset)})")
             cat = int(label) if contiguous_to_dataset is None else int(contiguous_to_dataset[int(label)])
             out.append({"video_id": rec["video_id"], "score": float(score), "category_id": cat,
-                        "segmentations": [_json_rle(r) for r in segs]})
+                        "segmentations": [None if r is None else to_json_rle(r) for r in segs]})
     return out
-
-
-def _json_rle(rle: RLE | None) -> RLE | None:
-    if rle is None:
-        return None
-    counts = rle["counts"]
-    return {"size": [int(s) for s in rle["size"]], "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts}
 
 
 def write_ytvis_submission(output_dir: str | os.PathLike, results: list[dict]) -> tuple[Path, Path]:

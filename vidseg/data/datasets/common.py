@@ -16,8 +16,7 @@ from detectron2.data import MetadataCatalog
 from detectron2.structures import BoxMode
 
 from vidseg.data.io.errors import DatasetFormatError, require_exists
-from vidseg.data.io.rle import masks_to_rles
-from vidseg.structures.video_instances import RLE
+from vidseg.structures.masks import RLE, encode_masks
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -79,7 +78,7 @@ def entries_from_label_map(
     ids = [int(i) for i in present if int(i) not in skip]
     if not ids:
         return []
-    rles = [masks_to_rles((labels == i)[None])[0] for i in ids]
+    rles = [encode_masks((labels == i)[None])[0] for i in ids]
     cats = [0 if category_of is None else category_of[i] for i in ids]
     return entries_from_rles(ids, cats, rles)
 
@@ -87,7 +86,7 @@ def entries_from_label_map(
 def void_rle(labels: np.ndarray) -> RLE | None:
     """RLE of the void (255) pixels of a label map, or ``None`` when there are none."""
     void = labels == VOID_LABEL
-    return masks_to_rles(void[None])[0] if void.any() else None
+    return encode_masks(void[None])[0] if void.any() else None
 
 
 def parallel_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:

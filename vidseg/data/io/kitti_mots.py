@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vidseg.structures.masks import to_json_rle
+
 from .errors import DatasetFormatError
 
 MOTSEntry = tuple[int, int, dict]  # (obj_id, class_id, RLE {"size": [H, W], "counts": str})
@@ -44,11 +46,8 @@ def write_kitti_mots_txt(path: str | Path, frames: dict[int, list[MOTSEntry]]) -
     lines = []
     for frame in sorted(frames):
         for obj_id, class_id, rle in frames[frame]:
+            rle = to_json_rle(rle)
             counts = rle["counts"]
-            if isinstance(counts, bytes):
-                counts = counts.decode("ascii")
-            if not isinstance(counts, str):
-                raise ValueError(f"write_kitti_mots_txt({path}): frame {frame} obj {obj_id} needs a compressed RLE")
             h, w = rle["size"]
             lines.append(f"{int(frame)} {int(obj_id)} {int(class_id)} {int(h)} {int(w)} {counts}\n")
     p = Path(path)

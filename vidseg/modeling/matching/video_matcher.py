@@ -14,6 +14,14 @@ from ..losses.functional import pairwise_dice, pairwise_sigmoid_ce
 from ..losses.points import point_sample
 
 
+def class_probabilities(logits: torch.Tensor, class_loss: str) -> torch.Tensor:
+    """(N, K') logits -> (N, K) probabilities of the real classes: softmax without the no-object column for ``ce``,
+    sigmoid for ``focal``."""
+    if class_loss == "ce":
+        return logits.float().softmax(-1)[:, :-1]
+    return logits.float().sigmoid()
+
+
 class VideoHungarianMatcher(nn.Module):
     """Hungarian matching of N predicted video instances to M ground-truth video instances per clip."""
 
@@ -44,10 +52,8 @@ class VideoHungarianMatcher(nn.Module):
         self.class_loss = class_loss
 
     def class_probs(self, logits: torch.Tensor) -> torch.Tensor:
-        """(N, K') logits -> (N, K) probabilities of the real classes (softmax for ``ce``, sigmoid for ``focal``)."""
-        if self.class_loss == "ce":
-            return logits.float().softmax(-1)[:, :-1]
-        return logits.float().sigmoid()
+        """(N, K') logits -> (N, K) probabilities of the real classes (see :func:`class_probabilities`)."""
+        return class_probabilities(logits, self.class_loss)
 
     @torch.no_grad()
     def cost_matrix(
