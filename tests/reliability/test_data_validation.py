@@ -4,7 +4,6 @@ import logging
 
 import numpy as np
 import pytest
-from detectron2.data import DatasetCatalog
 from PIL import Image
 from reliability_testutils import args, exit_line
 
@@ -12,20 +11,6 @@ from vidseg.data.build import load_records
 from vidseg.data.datasets.ytvis import load_ytvis_json
 from vidseg.data.io.errors import DatasetFormatError
 from vidseg.data.validate import check_records
-
-
-@pytest.fixture
-def register():
-    names = []
-
-    def _register(name, records):
-        DatasetCatalog.register(name, lambda: records)
-        names.append(name)
-        return name
-
-    yield _register
-    for n in names:
-        DatasetCatalog.remove(n)
 
 
 def _frame(path, h=8, w=10):
