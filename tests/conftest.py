@@ -3,6 +3,7 @@ import os
 
 import pytest
 import torch
+from detectron2.data import DatasetCatalog
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -14,3 +15,18 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture
+def register():
+    """Register record lists under temporary names; removed after the test."""
+    names = []
+
+    def _register(name, records):
+        DatasetCatalog.register(name, lambda: records)
+        names.append(name)
+        return name
+
+    yield _register
+    for n in names:
+        DatasetCatalog.remove(n)
