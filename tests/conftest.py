@@ -3,6 +3,7 @@ import os
 
 import pytest
 import torch
+from detectron2.data import DatasetCatalog
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -24,3 +25,18 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def register():
+    """Register record lists under temporary names; removed after the test."""
+    names = []
+
+    def _register(name, records):
+        DatasetCatalog.register(name, lambda: records)
+        names.append(name)
+        return name
+
+    yield _register
+    for n in names:
+        DatasetCatalog.remove(n)

@@ -30,6 +30,9 @@ def add_vidseg_config(cfg: CN) -> None:
     cfg.INPUT.FLOW.RESIZE_MODE = "raw"  # raw (resize + scale vectors, then encode) | encoded (official)
     # ---- model
     cfg.MODEL.NUM_CLASSES = 40  # the one class count every head reads (dataset base yaml sets it)
+    # fraction of the model's weight elements a full checkpoint (--eval-only, --resume, a vidseg checkpoint as
+    # MODEL.WEIGHTS) may leave unloaded (missing or of another shape); raise it to fine-tune on another class set
+    cfg.MODEL.WEIGHTS_MAX_UNLOADED = 0.0
     cfg.MODEL.TRACKER = CN()
     cfg.MODEL.TRACKER.NAME = "MaskIoUTracker"  # TRACKER_REGISTRY name
     cfg.MODEL.TRACKER.SCORE_INIT = 0.9  # a detection must score > this to start a track

@@ -135,6 +135,11 @@ def load_ytvis_json(
             raise DatasetFormatError(json_file, f"annotation {str(ann)[:60]!r} lacks id/video_id/category_id",
                                      expected=LAYOUT)
         anns_by_video[ann["video_id"]].append(ann)
+    known = {v.get("id") for v in data["videos"] if isinstance(v, dict)}
+    orphans = sorted((v for v in anns_by_video if v not in known), key=str)
+    if orphans:
+        logger.warning("%s: %d annotations name %d video_id(s) not in 'videos' (e.g. %s); they are ignored", json_file,
+                       sum(len(anns_by_video[v]) for v in orphans), len(orphans), orphans[0])
 
     records = []
     for video in data["videos"]:

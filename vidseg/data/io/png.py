@@ -40,6 +40,15 @@ def read_indexed_png(path: str | Path) -> np.ndarray:
     return arr.astype(np.uint8, copy=False)
 
 
+def png_mode(path: str | Path) -> str:
+    """The PIL mode of an image file (``P`` palette, ``L`` grey, ...), read from its header only."""
+    try:
+        with Image.open(path) as img:
+            return img.mode
+    except (OSError, SyntaxError, ValueError) as e:
+        raise DatasetFormatError(Path(path), f"cannot read annotation PNG ({e})", expected="an indexed PNG") from e
+
+
 def write_indexed_png(path: str | Path, labels: np.ndarray, palette: np.ndarray | None = None) -> None:
     """Write H×W integer labels (0..255) as a palette PNG (default palette: :func:`davis_palette`)."""
     labels = np.asarray(labels)
