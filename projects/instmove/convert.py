@@ -1,7 +1,7 @@
 """Import of the official InstMove checkpoint layout (``motion_model.pth``; paper 000 official code, module
 ``Predictor`` of ``model_withImgR6.py``) into :class:`~.model.InstMoveNet` names.
 
-Official -> ours (``S`` = Sequential index; spec instmove.md §3):
+Official -> ours (``S`` = Sequential index):
 
 - ``encoder.{0,2,4,6}`` -> ``mask_encoder.{0,2,4,6}`` (same indices)
 - ``convlstm_list.{i}.conv2d_{x,h}`` -> ``convlstm.cells.{i}.conv_{x,h}``

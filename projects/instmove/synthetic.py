@@ -1,4 +1,4 @@
-"""Synthetic mask sequences for InstMove learning tests (spec instmove.md §9.2) and the two motion baselines.
+"""Synthetic mask sequences for InstMove learning tests (paper 000) and the two motion baselines.
 
 One object per sample on an S×S canvas: an ellipse or axis-aligned rectangle moving at constant velocity
 (reflected at the borders) with a small per-frame scale change; each input mask is occluded by a horizontal or
