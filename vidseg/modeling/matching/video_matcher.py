@@ -1,4 +1,4 @@
-"""``VideoHungarianMatcher``: one-to-one assignment of video queries to video targets (Mask2Former-VIS, ifr.md §3.2).
+"""``VideoHungarianMatcher``: one-to-one assignment of video queries to video targets (Mask2Former-VIS, paper 003).
 
 Cost[q, j] = -w_class · p_q(c_j) + w_mask · BCE_pts(m_q, m_j) + w_dice · Dice_pts(m_q, m_j), where the masks of
 all T frames are compared at one set of random points shared by every query, target and frame of the clip.
@@ -102,6 +102,11 @@ class VideoHungarianMatcher(nn.Module):
                     f"{tuple(tgt_masks.shape)} (expected M×T×H×W)"
                 )
             cost = self.cost_matrix(logits[b], masks[b], labels, tgt_masks.to(masks.device))
+            if not bool(torch.isfinite(cost).all()):
+                bad = [n for n, t in (("pred_logits", logits[b]), ("pred_masks", masks[b]))
+                       if not bool(torch.isfinite(t).all())]
+                raise FloatingPointError(f"VideoHungarianMatcher: matching cost of clip {b} is NaN/Inf (non-finite "
+                                         f"{', '.join(bad) or 'cost terms'}): the model diverged")
             rows, cols = linear_sum_assignment(cost.cpu().numpy())
             indices.append((torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(cols, dtype=torch.int64)))
         return indices
