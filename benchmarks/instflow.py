@@ -38,7 +38,7 @@ from vidseg.tracking import MaskIoUTracker  # noqa: E402
 TINY = ROOT / "configs" / "tests" / "instflow.yaml"
 FPS_CONFIGS = [("per-frame Mask R-CNN + IoU tracker", "configs/baseline/r50_fpn.yaml", []),
                ("IFR (Mask2Former-VIS + IFR)", "configs/ifr/r50.yaml", []),
-               ("Instance Flow (1 scale, first + 3 refs)", "configs/instflow/r50.yaml",
+               ("Instance Flow (1 scale, first + up to 3 previous frames as refs)", "configs/instflow/r50.yaml",
                 ["MODEL.INSTFLOW.INFERENCE.TEST_SCALES", "[1.0]"])]
 COLUMNS = ("AP", "AP50", "IDF1", "IDs")
 

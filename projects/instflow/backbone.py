@@ -1,4 +1,4 @@
-"""DeepLab-style ResNet backbone (spec instflow.md §2.2): detectron2's ResNet with a dilated res5 (output stride 16
+"""DeepLab-style ResNet backbone (method spec §2.2): detectron2's ResNet with a dilated res5 (output stride 16
 with ``MODEL.RESNETS.RES5_DILATION: 2``) and multi-grid dilations on res5's 3×3 convs."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DeepLabV3+-style decoders and heads (spec instflow.md §2.4-2.6; Panoptic-DeepLab layout).
+"""DeepLabV3+-style decoders and heads (method spec §2.4-2.6; Panoptic-DeepLab layout).
 
 A :class:`DeepLabDecoder` is ASPP on res5 (s16) + 1×1 projections of res3 (s8) and res2 (s4) + two fuse blocks.
 It is split in two steps, :meth:`compact` (the per-frame s16/s8 features a reference frame contributes; cached in

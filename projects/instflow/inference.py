@@ -1,4 +1,4 @@
-"""Frame-level grouping and instance flow (spec instflow.md §5.2-5.3; paper §III-C.1 and Eq. 3).
+"""Frame-level grouping and instance flow (method spec §5.2-5.3; paper §III-C.1 and Eq. 3).
 
 All maps are at one resolution (the output resolution at inference); coordinates are (y, x) pixels and an offset
 points from a pixel to its center.

@@ -1,4 +1,4 @@
-"""``InstanceFlowVIS`` (paper 002; spec instflow.md §2, §4, §5): bottom-up VIS with temporal context fusion and
+"""``InstanceFlowVIS`` (paper 002; method spec §2, §4, §5): bottom-up VIS with temporal context fusion and
 instance-flow assembly.
 
 Module tree: ``backbone`` (DeepLab ResNet), ``sem_decoder`` + ``sem_head``, ``ins_decoder`` + ``center_head`` +

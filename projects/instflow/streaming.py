@@ -1,4 +1,4 @@
-"""Online inference (spec instflow.md §5): frames one at a time, a bounded memory of reference features.
+"""Online inference (method spec §5): frames one at a time, a bounded memory of reference features.
 
 Per frame and test scale: backbone, semantic and intra-frame decoders, the inter-frame decoder once per reference
 (all references batched; their compacted features come from the memory, never re-encoded); maps are resized to

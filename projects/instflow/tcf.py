@@ -1,4 +1,4 @@
-"""Temporal context fusion (spec instflow.md §2.7): dot-product attention from target to reference features,
+"""Temporal context fusion (method spec §2.7): dot-product attention from target to reference features,
 added residually through a zero-initialised BN, so the module is the identity at initialisation."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Instance-flow assembly (spec instflow.md §5.4-5.5; paper §III-C.2-4) as a ``vidseg.tracking.Tracker``.
+"""Instance-flow assembly (method spec §5.4-5.5; paper §III-C.2-4) as a ``vidseg.tracking.Tracker``.
 
 Each frame's instances carry their warped centers ``ĉ_m^R`` in every reference frame R the tracker asked for
 (:meth:`InstanceFlowTracker.reference_frames`: the first frame and the previous ``num_adjacent`` frames). An

@@ -1,4 +1,4 @@
-"""Spec instflow.md §9 test 9: configs load; ablations inherit r50.yaml and change at most 3 keys."""
+"""method spec §9 test 9: configs load; ablations inherit r50.yaml and change at most 3 keys."""
 import os
 
 import pytest

@@ -1,4 +1,4 @@
-"""Spec instflow.md §9 tests 4-5: center NMS + grouping from GT-derived maps, and instance flow (paper Eq. 3)."""
+"""method spec §9 tests 4-5: center NMS + grouping from GT-derived maps, and instance flow (paper Eq. 3)."""
 import numpy as np
 import pytest
 import torch

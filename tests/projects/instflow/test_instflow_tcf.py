@@ -1,4 +1,4 @@
-"""Spec instflow.md §9 test 3: temporal context fusion (identity at init, attention rows, gradients, rolled
+"""method spec §9 test 3: temporal context fusion (identity at init, attention rows, gradients, rolled
 reference) and a fresh model's inter decoder reproducing the intra offsets (instance flow 0)."""
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""Spec instflow.md §9 test 6: instance-flow assembly vs the mask-IoU tracker on oracle masks and noisy oracle
+"""method spec §9 test 6: instance-flow assembly vs the mask-IoU tracker on oracle masks and noisy oracle
 flows (pure numpy, no network): crossings, occlusion gaps and the reference set (paper Table III mechanism)."""
 import numpy as np
 import pytest
