@@ -64,6 +64,7 @@ class IFR(nn.Module):
         match_threshold: float = 0.05,
         keep_score: float = 0.05,
         tta: TTASettings | None = None,
+        max_frames_whole: int = 0,
     ) -> None:
         """
         Args:
@@ -77,6 +78,7 @@ class IFR(nn.Module):
             test_window / test_stride: clip mode window length and step.
             match_threshold / keep_score: clip mode linking threshold and minimum class probability.
             tta: test-time augmentation settings (video mode), or None.
+            max_frames_whole: in ``video`` mode, videos longer than this run in ``clip`` mode (0 = no limit).
         """
         super().__init__()
         if test_mode not in TEST_MODES:
@@ -103,6 +105,9 @@ class IFR(nn.Module):
         if tta is not None and test_mode != "video":
             raise ValueError("MODEL.IFR.TTA.ENABLED needs MODEL.IFR.TEST_MODE video (runs are whole-video)")
         self.tta = tta
+        if max_frames_whole < 0:
+            raise ValueError(f"TEST.MAX_FRAMES_WHOLE: expected >= 0 (0 = no limit), got {max_frames_whole}")
+        self.max_frames_whole = max_frames_whole
 
     @classmethod
     def from_config(cls, cfg) -> dict:
@@ -157,6 +162,7 @@ class IFR(nn.Module):
             "keep_score": ifr.TEST_KEEP_SCORE,
             "tta": TTASettings(tuple(ifr.TTA.MIN_SIZES), cfg.INPUT.MAX_SIZE_TEST, ifr.TTA.FLIP, ifr.TTA.PIVOT_SEED)
             if ifr.TTA.ENABLED else None,
+            "max_frames_whole": cfg.TEST.MAX_FRAMES_WHOLE,
         }
 
     @property
@@ -212,17 +218,20 @@ class IFR(nn.Module):
         return {k: v * weights[k] for k, v in losses.items() if k in weights}
 
     def inference(self, video: dict) -> dict:
-        """One whole-video dict -> ``{"video_instances": VideoInstances}`` at the original resolution."""
+        """One whole-video dict -> ``{"video_instances": VideoInstances}`` at the original resolution. Whole-video
+        decoding (with test-time augmentation if enabled) in ``video`` mode up to ``max_frames_whole`` frames;
+        sliding windows in ``clip`` mode and for longer videos."""
         frames = video["image"]
         if len(frames) == 0:
             raise ValueError(f"IFR: video {video.get('video_id')!r} has no frames")
         length = len(frames)
         out_size = (int(video.get("height", frames[0].shape[-2])), int(video.get("width", frames[0].shape[-1])))
         frame_idx = [int(i) for i in video.get("frame_idx", range(length))]
+        whole = self.test_mode == "video" and not 0 < self.max_frames_whole < length
         with torch.no_grad():
-            if self.tta is not None:
+            if whole and self.tta is not None:
                 instances = tta_video_instances(self, frames, out_size, frame_idx, self.tta)
-            elif self.test_mode == "video":
+            elif whole:
                 images = self.preprocess(frames)
                 out = self.decode(images.tensor, length, chunk=self.clip_chunk)
                 instances = video_topk_instances(
