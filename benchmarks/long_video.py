@@ -45,11 +45,16 @@ class SyntheticVideo:
     def __len__(self) -> int:
         return self.length
 
+    def __iter__(self):
+        return (self[i] for i in range(self.length))
+
     def __getitem__(self, i):
         import torch
 
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(self.length))]
+        if not 0 <= i < self.length:
+            raise IndexError(i)
         img = self.background.clone()
         for k, colour in enumerate(((230, 40, 40), (40, 200, 60), (50, 80, 230))):
             x = int((40 + 3 * i + 150 * k) % (self.w - 60))
