@@ -191,7 +191,7 @@ def dense_volumes(rec: dict, vi) -> tuple[np.ndarray, np.ndarray]:
 def baseline_fbms(rec: dict, vi) -> dict:
     """Dense label volumes, one boolean volume per id and pairwise sums (the reference scripts' approach)."""
     gt, pred = dense_volumes(rec, vi)
-    g_ids, p_ids = np.unique(gt), np.unique(pred)
+    g_ids, p_ids = np.unique(gt), np.arange(int(pred.max()) + 1)  # the official tool: every label up to the max
     table = np.zeros((len(g_ids), len(p_ids)), np.int64)
     for i, g in enumerate(g_ids):
         gm = gt == g
@@ -206,8 +206,9 @@ def bench_fbms(rng, repeat):
     def ours():
         per = {}
         for rec, vi in data:
-            table, _ = fbms.record_table(rec, vi)
-            per[rec["video_id"]] = {"proposed": fbms.proposed_prf(table), "official": fbms.official_prf(table)}
+            table, ids = fbms.record_table(rec, vi)
+            per[rec["video_id"]] = {"proposed": fbms.proposed_prf(table),
+                                    "official": fbms.official_prf(table, num_clusters=ids["num_clusters"])}
         return fbms.summarize_fbms(per)
 
     t_ours, res = timed(ours, repeat)

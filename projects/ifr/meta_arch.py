@@ -20,13 +20,15 @@ from detectron2.utils.events import get_event_storage
 from torch import nn
 
 from vidseg.modeling.losses import MONITOR_KEYS, VideoSetCriterion
-from vidseg.modeling.matching import VideoHungarianMatcher
+from vidseg.modeling.matching import VideoHungarianMatcher, class_probabilities
 from vidseg.modeling.pixel_decoder import build_pixel_decoder
 from vidseg.structures import VideoInstances
+from vidseg.structures.masks import MaskPaster
+from vidseg.tracking.clip import ClipTrackAccumulator, WindowPredictions
 
 from .config import class_loss_of
 from .ifr_decoder import IFRTransformerDecoder
-from .inference import ClipTrackAccumulator, MaskPaster, class_probabilities, video_topk_instances, window_starts
+from .inference import video_topk_instances, window_starts
 from .m2f_decoder import VideoMaskedTransformerDecoder
 from .targets import clip_targets
 from .tta import TTASettings, tta_video_instances
@@ -255,12 +257,12 @@ class IFR(nn.Module):
             if acc is None:
                 acc = ClipTrackAccumulator(
                     length=len(frames), match_threshold=self.match_threshold, keep_score=self.keep_score,
-                    paster=_paster(images, out_size),
+                    paster=_paster(images, out_size), topk=self.test_topk, frame_idx=frame_idx,
                 )
             probs = class_probabilities(out["pred_logits"][0], self.class_loss)
-            acc.add_window(start, probs, out["pred_masks"][0], out["pred_embeds"][0])
+            acc.update(start, WindowPredictions(probs, out["pred_masks"][0], out["pred_embeds"][0]))
             acc.finish_frames(starts[k + 1] if k + 1 < len(starts) else len(frames))
-        return acc.result(topk=self.test_topk, frame_idx=frame_idx)
+        return acc.finalize()
 
 
 def _paster(images: ImageList, out_size: tuple[int, int]) -> MaskPaster:

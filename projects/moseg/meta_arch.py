@@ -105,7 +105,8 @@ class TwoStreamMaskRCNN(PerFrameMaskRCNN):
         self.inference_output = inference_output
         self.fgbg_score_thresh = float(fgbg_score_thresh)
         weights = stage_weights or {}
-        load_stage_weights(
+        # read by VidsegCheckpointer: these need not be in MODEL.WEIGHTS (e.g. the static branch of a joint model)
+        self.preloaded_keys = load_stage_weights(
             self, appearance_weights=weights.get("appearance", ""), motion_weights=weights.get("motion", ""),
             static_weights=weights.get("static", ""),
             motion_prefix="backbone." if streams == "motion" else "motion_backbone.",

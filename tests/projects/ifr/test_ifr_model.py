@@ -166,8 +166,8 @@ def test_clip_mode_holds_one_window_for_a_1000_frame_video(monkeypatch):
     open_frames: list[int] = []
 
     class Recording(meta_arch.ClipTrackAccumulator):
-        def add_window(self, *args, **kwargs):
-            out = super().add_window(*args, **kwargs)
+        def update(self, *args, **kwargs):
+            out = super().update(*args, **kwargs)
             open_frames.append(len({f for tr in self.tracks for f in tr.logit_sum}))
             return out
 

@@ -98,21 +98,40 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         return list(pool.map(fn, items))
 
 
-def cache_dir() -> Path:
-    """``$VIDSEG_CACHE_DIR`` (default ``~/.cache/vidseg``): parsed records of slow-to-load datasets."""
+NO_CACHE_ENV = "VIDSEG_NO_CACHE"  # set (or ``train_net.py --no-cache``): always parse the dataset files
+
+
+def cache_dir() -> Path | None:
+    """``$VIDSEG_CACHE_DIR`` (default ``~/.cache/vidseg``): parsed records of slow-to-load datasets; None when
+    ``$VIDSEG_NO_CACHE`` is set to anything but ``0``."""
+    if os.environ.get(NO_CACHE_ENV, "") not in ("", "0"):
+        return None
     return Path(os.environ.get("VIDSEG_CACHE_DIR") or Path.home() / ".cache" / "vidseg")
+
+
+def _fingerprint(folder: Path) -> str:
+    """Name, size and mtime of every file in ``folder`` (or of ``folder`` itself when it is a file): a PNG fixed
+    or broken in place changes its size or mtime even when the folder's own mtime stays the same."""
+    if not folder.exists():
+        return f"{folder}:missing;"
+    if not folder.is_dir():
+        st = folder.stat()
+        return f"{folder}:{st.st_size}:{st.st_mtime_ns};"
+    with os.scandir(folder) as it:  # sub-folders by mtime (files added to or removed from them)
+        entries = sorted((e.name, e.stat().st_size if e.is_file() else -1, e.stat().st_mtime_ns) for e in it)
+    return f"{folder}:" + ",".join(f"{n}/{size}/{mtime}" for n, size, mtime in entries) + ";"
 
 
 def cached_records(
     cache: Path | None, *, key: str, watch: Sequence[Path], build: Callable[[], list[dict]]
 ) -> list[dict]:
-    """``build()`` memoised in ``cache`` (None = no cache) under ``key`` plus the mtimes of the ``watch``
-    folders (adding, removing or renaming a file there changes its mtime and invalidates the entry)."""
+    """``build()`` memoised in ``cache`` (None = no cache) under ``key`` plus the name, size and mtime of every
+    file in the ``watch`` folders (adding, removing, replacing or editing a file invalidates the entry)."""
     if cache is None:
         return build()
     h = hashlib.sha1(key.encode())
     for d in watch:
-        h.update(f"{d}:{d.stat().st_mtime_ns if d.exists() else 'missing'};".encode())
+        h.update(_fingerprint(Path(d)).encode())
     path = cache / f"records_{h.hexdigest()[:20]}.pkl"
     if path.is_file():
         try:

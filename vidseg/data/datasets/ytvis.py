@@ -16,7 +16,7 @@ import pycocotools.mask as mask_util
 from vidseg.data.io.errors import DatasetFormatError, require_exists
 
 from .common import dataset_has_gt, entries_from_rles, flow_file_names, set_metadata
-from vidseg.structures.masks import RLE, segm_to_rle, uncompressed_to_rles
+from vidseg.structures.masks import RLE, segm_to_rle, uncompressed_to_rles, validate_rle
 
 logger = logging.getLogger(__name__)
 
@@ -61,13 +61,18 @@ def _segmentations_to_rles(
                         json_file,
                         f"annotation {ann.get('id')} frame {t}: RLE size {seg.get('size')} != video size {[h, w]}",
                     )
+                try:
+                    validate_rle(seg, where=f"annotation {ann.get('id')} of video {video['id']} frame {t}")
+                except ValueError as e:
+                    raise DatasetFormatError(json_file, str(e), expected="RLE runs summing to height*width") from None
                 pending.append(seg)
                 slots.append((a_i, t))
             elif seg is not None:
                 try:
                     row[t] = segm_to_rle(seg, h, w)
                 except ValueError as e:
-                    raise DatasetFormatError(json_file, f"annotation {ann.get('id')} frame {t}: {e}") from e
+                    raise DatasetFormatError(
+                        json_file, f"annotation {ann.get('id')} of video {video['id']} frame {t}: {e}") from None
         out.append(row)
     for (a_i, t), rle in zip(slots, uncompressed_to_rles(pending, h, w)):
         out[a_i][t] = rle
@@ -135,6 +140,11 @@ def load_ytvis_json(
             raise DatasetFormatError(json_file, f"annotation {str(ann)[:60]!r} lacks id/video_id/category_id",
                                      expected=LAYOUT)
         anns_by_video[ann["video_id"]].append(ann)
+    known = {v.get("id") for v in data["videos"] if isinstance(v, dict)}
+    orphans = sorted((v for v in anns_by_video if v not in known), key=str)
+    if orphans:
+        logger.warning("%s: %d annotations name %d video_id(s) not in 'videos' (e.g. %s); they are ignored", json_file,
+                       sum(len(anns_by_video[v]) for v in orphans), len(orphans), orphans[0])
 
     records = []
     for video in data["videos"]:

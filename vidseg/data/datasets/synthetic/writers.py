@@ -104,7 +104,8 @@ def fbms_color(region: int) -> int:
 
 
 def write_fbms(out: Path, videos: list[SynthVideo], *, split_dir: str, every: int) -> None:
-    """FBMS layout under ``<out>/<split_dir>/seqXXX`` with GT (RGB region-map PNGs, movers only, class-agnostic)
+    """FBMS layout under ``<out>/<split_dir>/seqXXX`` with GT (RGB ``.ppm`` region maps and a ``Def.dat`` in the
+    official layout, movers only, class-agnostic)
     on every ``every``-th frame and the flow under ``<out>/flow/seqXXX``."""
     pal = davis_palette()
     for i, v in enumerate(videos):
@@ -117,8 +118,8 @@ def write_fbms(out: Path, videos: list[SynthVideo], *, split_dir: str, every: in
         (seq_dir / "GroundTruth").mkdir(parents=True, exist_ok=True)
         listed = []
         for j in range(0, t, every):
-            gt_name = f"{stems[j]}_gt.png"
-            Image.fromarray(pal[label_map(v, j)]).save(seq_dir / "GroundTruth" / gt_name, compress_level=1)
+            gt_name = f"{stems[j]}_gt.ppm"  # RGB region maps as the FBMS package ships them
+            Image.fromarray(pal[label_map(v, j)]).save(seq_dir / "GroundTruth" / gt_name)
             listed.append((j, gt_name, f"{stems[j]}.jpg"))
         colors = [fbms_color(r) for r in range(len(v.classes) + 1)]
         write_fbms_def(seq_dir / "GroundTruth" / f"{seq}Def.dat", colors=colors, num_frames=t, frames=listed)
