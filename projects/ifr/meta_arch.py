@@ -27,6 +27,7 @@ from vidseg.structures.masks import MaskPaster
 from vidseg.tracking.clip import ClipTrackAccumulator, WindowPredictions
 
 from .config import class_loss_of
+from .frame_cache import FrameFeatureCache
 from .ifr_decoder import IFRTransformerDecoder
 from .inference import video_topk_instances, window_starts
 from .m2f_decoder import VideoMaskedTransformerDecoder
@@ -247,17 +248,19 @@ class IFR(nn.Module):
     def clip_inference(
         self, frames: list[torch.Tensor], out_size: tuple[int, int], frame_idx: list[int]
     ) -> VideoInstances:
-        """Sliding-window inference with id carry-over; tensors of one window at a time."""
+        """Sliding-window inference with id carry-over; tensors of one window at a time. Each frame's backbone and
+        pixel decoder run once (``FrameFeatureCache``); overlapping windows reuse the features."""
         starts = window_starts(len(frames), self.test_window, self.test_stride)
+        cache = FrameFeatureCache(frames, self.preprocess, self.encode, self.clip_chunk)
         acc = None
         for k, start in enumerate(starts):
-            window = frames[start : start + self.test_window]
-            images = self.preprocess(window)
-            out = self.decode(images.tensor, len(window), chunk=self.clip_chunk)
+            end = min(start + self.test_window, len(frames))
+            mask_features, levels = cache.window(start, end)
+            out = self.predictor(levels, mask_features, num_frames=end - start)
             if acc is None:
                 acc = ClipTrackAccumulator(
                     length=len(frames), match_threshold=self.match_threshold, keep_score=self.keep_score,
-                    paster=_paster(images, out_size), topk=self.test_topk, frame_idx=frame_idx,
+                    paster=_paster(cache.images, out_size), topk=self.test_topk, frame_idx=frame_idx,
                 )
             probs = class_probabilities(out["pred_logits"][0], self.class_loss)
             acc.update(start, WindowPredictions(probs, out["pred_masks"][0], out["pred_embeds"][0]))
