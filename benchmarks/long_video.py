@@ -92,7 +92,9 @@ def measure(a, mode: str, length: int) -> dict:
            "--window", str(a.window), "--stride", str(a.stride), "--threads", str(a.threads), "--chunk",
            str(a.chunk), "--size", *map(str, a.size)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    print(json.dumps(row), flush=True)
+    return row
 
 
 def main() -> None:
