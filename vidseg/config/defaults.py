@@ -1,4 +1,4 @@
-"""Keys shared by all methods (ARCHITECTURE.md §4). Project adders only add ``MODEL.<METHOD>.*``."""
+"""Keys shared by all methods (``docs/architecture.md``). Project adders only add ``MODEL.<METHOD>.*``."""
 from detectron2.config import CfgNode as CN
 
 
