@@ -1,4 +1,4 @@
-"""``add_isvos_config``: the ``MODEL.ISVOS.*`` keys of ISVOS (paper 004; spec isvos.md §9).
+"""``add_isvos_config``: the ``MODEL.ISVOS.*`` keys of ISVOS (paper 004).
 
 The instance branch reads the shared keys: backbone (``MODEL.RESNETS``), pixel decoder (``MODEL.PIXEL_DECODER``)
 and ``MODEL.NUM_CLASSES``; its transformer decoder and set loss are under ``MODEL.ISVOS.IS_BRANCH``.

@@ -1,4 +1,4 @@
-"""``MemoryBank``: the bounded memory of a streaming VOS engine (spec isvos.md §2.5; STCN/XMem style FIFO).
+"""``MemoryBank``: the bounded memory of a streaming VOS engine (paper 004 §3; STCN/XMem style FIFO).
 
 Entries hold one frame's key (C_k×h×w) and its values for the objects that existed then (K_e×C_v×h×w). The bank
 keeps at most ``max_size`` entries: pushing past it evicts the oldest non-pinned entry (pinned: the first frame,
