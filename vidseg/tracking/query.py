@@ -1,4 +1,4 @@
-"""Frame-by-frame query tracker (MinVIS-style; paper 000 §3.4): a query model decodes
+"""Frame-by-frame query tracker (MinVIS-style; paper 000 §3.4 and the official MinVIS plug-in): a query model decodes
 every frame alone and the N queries of frame t are matched one-to-one to the N tracks by Hungarian assignment on
 
     cost = embed_weight · embedding + motion_weight · motion
