@@ -50,6 +50,8 @@ def add_ifr_config(cfg: CN) -> None:
     ifr.CROSS_FRAME_WEIGHT = 0.3  # λe
     # ---- inference (§5); TEST.CLIP_CHUNK sets the frames per backbone chunk
     ifr.TEST_MODE = "video"  # "video": whole video at once | "clip": sliding windows with id carry-over
+    # | "frame": every frame alone, queries linked by vidseg.tracking.QueryMatchingTracker (MinVIS-style, with
+    # MODEL.MOTION_PRIOR as its motion term)
     ifr.TEST_TOPK = 10  # (query, class) pairs kept per video
     ifr.TEST_WINDOW = 5  # clip mode: frames per window
     ifr.TEST_STRIDE = 1  # clip mode: window step (the last window is aligned to the video end)

@@ -25,6 +25,8 @@ from vidseg.modeling.pixel_decoder import build_pixel_decoder
 from vidseg.structures import VideoInstances
 from vidseg.structures.masks import MaskPaster
 from vidseg.tracking.clip import ClipTrackAccumulator, WindowPredictions
+from vidseg.tracking.motion import build_motion_prior
+from vidseg.tracking.query import FrameQueries, QueryMatchingTracker
 
 from .config import class_loss_of
 from .ifr_decoder import IFRTransformerDecoder
@@ -33,7 +35,7 @@ from .m2f_decoder import VideoMaskedTransformerDecoder
 from .targets import clip_targets
 from .tta import TTASettings, tta_video_instances
 
-TEST_MODES = ("video", "clip")
+TEST_MODES = ("video", "clip", "frame")
 
 
 @META_ARCH_REGISTRY.register()
@@ -66,6 +68,7 @@ class IFR(nn.Module):
         match_threshold: float = 0.05,
         keep_score: float = 0.05,
         tta: TTASettings | None = None,
+        frame_tracker_args: dict | None = None,
     ) -> None:
         """
         Args:
@@ -102,6 +105,7 @@ class IFR(nn.Module):
         self.test_stride = test_stride
         self.match_threshold = match_threshold
         self.keep_score = keep_score
+        self.frame_tracker_args = dict(frame_tracker_args or {})  # frame mode: QueryMatchingTracker kwargs
         if tta is not None and test_mode != "video":
             raise ValueError("MODEL.IFR.TTA.ENABLED needs MODEL.IFR.TEST_MODE video (runs are whole-video)")
         self.tta = tta
@@ -157,6 +161,11 @@ class IFR(nn.Module):
             "test_stride": ifr.TEST_STRIDE,
             "match_threshold": ifr.TEST_MATCH_THRESHOLD,
             "keep_score": ifr.TEST_KEEP_SCORE,
+            # frame mode (MinVIS-style): 1·(1 − cos) + MODEL.MOTION_PRIOR.WEIGHT·(1 − IoU(motion prior, mask))
+            "frame_tracker_args": {
+                "motion_prior": build_motion_prior(cfg), "motion_weight": cfg.MODEL.MOTION_PRIOR.WEIGHT,
+                "embed_weight": 1.0, "topk": ifr.TEST_TOPK,
+            } if ifr.TEST_MODE == "frame" else None,
             "tta": TTASettings(tuple(ifr.TTA.MIN_SIZES), cfg.INPUT.MAX_SIZE_TEST, ifr.TTA.FLIP, ifr.TTA.PIVOT_SEED)
             if ifr.TTA.ENABLED else None,
         }
@@ -231,6 +240,8 @@ class IFR(nn.Module):
                     out["pred_logits"][0], out["pred_masks"][0], class_loss=self.class_loss, topk=self.test_topk,
                     paster=_paster(images, out_size), frame_idx=frame_idx,
                 )
+            elif self.test_mode == "frame":
+                instances = self.frame_inference(frames, out_size, frame_idx)
             else:
                 instances = self.clip_inference(frames, out_size, frame_idx)
         return {"video_instances": instances}
@@ -254,6 +265,20 @@ class IFR(nn.Module):
             acc.update(start, WindowPredictions(probs, out["pred_masks"][0], out["pred_embeds"][0]))
             acc.finish_frames(starts[k + 1] if k + 1 < len(starts) else len(frames))
         return acc.finalize()
+
+
+    def frame_inference(self, frames: list[torch.Tensor], out_size: tuple[int, int], frame_idx: list[int]):
+        """Every frame decoded alone; queries linked frame to frame by :class:`QueryMatchingTracker`."""
+        tracker = None
+        for t, frame in zip(frame_idx, frames):
+            images = self.preprocess([frame])
+            out = self.decode(images.tensor, 1, chunk=self.clip_chunk)
+            if tracker is None:
+                tracker = QueryMatchingTracker(paster=_paster(images, out_size), out_size=out_size,
+                                               **self.frame_tracker_args)
+            probs = class_probabilities(out["pred_logits"][0], self.class_loss)
+            tracker.update(t, FrameQueries(probs, out["pred_masks"][0][:, 0], out["pred_embeds"][0]))
+        return tracker.finalize()
 
 
 def _paster(images: ImageList, out_size: tuple[int, int]) -> MaskPaster:
