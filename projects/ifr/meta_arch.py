@@ -170,7 +170,7 @@ class IFR(nn.Module):
             # frame mode (MinVIS-style): 1·(1 − cos) + MODEL.MOTION_PRIOR.WEIGHT·(1 − IoU(motion prior, mask))
             "frame_tracker_args": {
                 "motion_prior": build_motion_prior(cfg), "motion_weight": cfg.MODEL.MOTION_PRIOR.WEIGHT,
-                "embed_weight": 2.0, "topk": ifr.TEST_TOPK,
+                "embed_weight": 1.0, "topk": ifr.TEST_TOPK,
             } if ifr.TEST_MODE == "frame" else None,
             "tta": TTASettings(tuple(ifr.TTA.MIN_SIZES), cfg.INPUT.MAX_SIZE_TEST, ifr.TTA.FLIP, ifr.TTA.PIVOT_SEED)
             if ifr.TTA.ENABLED else None,
