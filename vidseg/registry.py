@@ -55,3 +55,11 @@ def register_as(registry: Registry, name: str):
         return obj
 
     return deco
+
+CHECKPOINT_CONVERTER_REGISTRY = Registry("CHECKPOINT_CONVERTER")
+CHECKPOINT_CONVERTER_REGISTRY.__doc__ = """Converters of official checkpoint layouts for ``python -m vidseg.checkpoint.convert
+--from NAME``: ``fn(state: dict[str, Tensor], model: nn.Module | None) -> dict[str, Tensor]`` renames a flat
+state dict to vidseg's names, placed into ``model`` when given (else into the default layout: ``backbone.``,
+``pixel_decoder.``, ``predictor.``). Values are returned unchanged (renames only); keys it does not convert are
+left out (the command reports them as dropped). Method packages register their own (``--from instmove``).
+"""

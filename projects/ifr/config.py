@@ -1,4 +1,4 @@
-"""``add_ifr_config``: the ``MODEL.IFR.*`` keys (ifr.md §10.2). Defaults are the paper / Mask2Former-VIS values.
+"""``add_ifr_config``: the ``MODEL.IFR.*`` keys (paper 003). Defaults are the paper / Mask2Former-VIS values.
 
 Backbone (``MODEL.RESNETS`` / ``MODEL.SWIN``) and pixel decoder (``MODEL.PIXEL_DECODER``) keys are shared and
 declared by ``vidseg.config``; ``MODEL.NUM_CLASSES`` is the one class count.

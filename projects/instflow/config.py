@@ -1,4 +1,4 @@
-"""``add_instflow_config``: the ``MODEL.INSTFLOW.*`` keys of Instance Flow Assembly (paper 002; spec instflow.md §10).
+"""``add_instflow_config``: the ``MODEL.INSTFLOW.*`` keys of Instance Flow Assembly (paper 002).
 
 Defaults are the paper's settings; values the paper does not give follow Panoptic-DeepLab (spec §8). Backbone keys
 (``MODEL.RESNETS.*``) are detectron2's; the DeepLab multi-grid of res5 is ``MODEL.INSTFLOW.RES5_MULTI_GRID``.

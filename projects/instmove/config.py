@@ -1,4 +1,4 @@
-"""``add_instmove_config``: the ``MODEL.INSTMOVE.*`` keys (spec instmove.md §10).
+"""``add_instmove_config``: the ``MODEL.INSTMOVE.*`` keys (paper 000).
 
 Defaults reproduce the official checkpoint layout (paper 000, official code) and the paper's recipe; where the
 paper's text differs (3 ConvLSTM layers, 256-d memory, ...) the paper's value is reachable through these keys.

@@ -1,7 +1,7 @@
 """Import of the official InstMove checkpoint layout (``motion_model.pth``; paper 000 official code, module
 ``Predictor`` of ``model_withImgR6.py``) into :class:`~.model.InstMoveNet` names.
 
-Official -> ours (``S`` = Sequential index; spec instmove.md §3):
+Official -> ours (``S`` = Sequential index):
 
 - ``encoder.{0,2,4,6}`` -> ``mask_encoder.{0,2,4,6}`` (same indices)
 - ``convlstm_list.{i}.conv2d_{x,h}`` -> ``convlstm.cells.{i}.conv_{x,h}``
@@ -98,8 +98,12 @@ def load_instmove_weights(net: torch.nn.Module, path: str, *, key: str = "MODEL.
         state = official_to_vidseg(state)
     else:
         state = {k.removeprefix("module.").removeprefix("net."): v for k, v in state.items()}
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.startswith("memory.context_encoder.")]
-    if missing or unexpected:
-        raise ValueError(f"{key}: {path} does not fit the InstMove network of this config "
-                         f"(missing {missing[:3]}, unexpected {unexpected[:3]}); check the MODEL.INSTMOVE widths")
+    own = net.state_dict()
+    wrong = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items()
+             if k in own and tuple(v.shape) != tuple(own[k].shape)]
+    missing = [k for k in own if k not in state and not k.startswith("memory.context_encoder.")]
+    unexpected = [k for k in state if k not in own]
+    if wrong or missing or unexpected:
+        raise ValueError(f"{key}: {path} does not fit the InstMove network of this config (shapes {wrong[:2]}, "
+                         f"missing {missing[:3]}, unexpected {unexpected[:3]}); check the MODEL.INSTMOVE widths")
+    net.load_state_dict(state, strict=False)

@@ -1,5 +1,5 @@
 """InstMove training data: ``MaskSequenceMapper`` (one instance's mask run from any registered VIS / VOS / MOTS
-dataset's ground truth, spec instmove.md §4.4) and the synthetic dataset ``instmove_synthetic_train`` whose
+dataset's ground truth) and the synthetic dataset ``instmove_synthetic_train`` whose
 records the same mapper turns into generated sequences (spec §9.2).
 
 A sample is a run of L ∈ ``MODEL.INSTMOVE.DATA.CLIP_LENGTH_RANGE`` consecutive annotated frames (every

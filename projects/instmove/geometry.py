@@ -1,4 +1,4 @@
-"""Pad-to-square geometry of InstMove (spec instmove.md §2; paper 000 §4.2 "re-scale to 384×384 with padding").
+"""Pad-to-square geometry of InstMove (paper 000 §4.2 "re-scale to 384×384 with padding").
 
 Masks H×W are zero-padded to a centred square of side max(H, W) (offsets ⌊(side−H)/2⌋, ⌊(side−W)/2⌋) and resized
 with nearest to S×S; images the same with bilinear; output logits are resized bilinearly back to the square side,

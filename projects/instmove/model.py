@@ -1,4 +1,4 @@
-"""``InstMoveNet``: the forward pass of spec instmove.md §3.9 over the blocks of :mod:`.network`."""
+"""``InstMoveNet``: the forward pass (paper 000 §3) over the blocks of :mod:`.network`."""
 from __future__ import annotations
 
 from dataclasses import dataclass

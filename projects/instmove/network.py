@@ -1,4 +1,4 @@
-"""The InstMove network (paper 000 §3; spec instmove.md §3, official checkpoint layout).
+"""The InstMove network (paper 000 §3, official checkpoint layout).
 
 Blocks: motion encoders q_φ (context, phase 1) and p_θ (matching, phase 2) over mask *differences*, the motion
 memory (a c×l bank addressed per spatial cell by cosine-softmax), mask encoder E_m, ConvLSTM, the SE-style fusion

@@ -1,5 +1,5 @@
 """InstMove as a motion prior (``MODEL.MOTION_PRIOR.NAME instmove``): hosts call it through vidseg's
-``MotionPrior`` interface and never import this package (spec instmove.md §5.1).
+``MotionPrior`` interface and never import this package (paper 000).
 
 For every track with at least 2 past masks the frozen network predicts its mask at ``target_frame`` from its last
 n masks, n from ``MODEL.INSTMOVE.INFER_WINDOWS`` (official schedule: 2 masks while fewer than 4 are known, then

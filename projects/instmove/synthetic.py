@@ -1,4 +1,4 @@
-"""Synthetic mask sequences for InstMove learning tests (spec instmove.md §9.2) and the two motion baselines.
+"""Synthetic mask sequences for InstMove learning tests (paper 000) and the two motion baselines.
 
 One object per sample on an S×S canvas: an ellipse or axis-aligned rectangle moving at constant velocity
 (reflected at the borders) with a small per-frame scale change; each input mask is occluded by a horizontal or
@@ -96,3 +96,38 @@ def linear_extrapolation(past: torch.Tensor) -> torch.Tensor:
         dy, dx = np.rint(c1 - c0).astype(int)
         out.append(shift_mask(last, int(dy), int(dx)))
     return torch.from_numpy(np.stack(out))
+
+
+def evaluate_predictors(eval_batches: list[dict], predict) -> float:
+    """Mean IoU over the evaluation set of ``predict(past) -> (B, S, S) bool``."""
+    from .training import mean_iou
+
+    ious = [mean_iou(predict(b["past"]), b["target"] > 0.5) for b in eval_batches]
+    return float(torch.cat(ious).mean())
+
+
+def train_on_synthetic(net, *, iterations: int, seed: int, step2_trainable: str, lr: float = 1e-3,
+                       batch: int = 16, ns=(2, 3, 4), callback=None) -> list[float]:
+    """The learning test of spec §9.3: Adam, two-step iterations on the generator stream seeded ``seed`` with
+    one n per iteration drawn uniformly from ``ns``. Returns the step-2 losses; ``callback(it, net)`` after each."""
+    from .training import InstMoveLoss, two_step_iteration
+
+    rng = np.random.default_rng(seed)
+    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=lr)
+    loss_fn, losses = InstMoveLoss(), []
+    net.train()
+    for it in range(iterations):
+        n = int(ns[rng.integers(len(ns))])
+        losses.append(two_step_iteration(net, opt, loss_fn, make_batch(rng, batch, net.size, n), step2_trainable)[1])
+        if callback is not None:
+            callback(it + 1, net)
+    return losses
+
+
+def model_predictor(net, threshold: float = 0.5):
+    @torch.no_grad()
+    def predict(past: torch.Tensor) -> torch.Tensor:
+        net.eval()
+        return net(past, phase=2).logits[:, 0].sigmoid() > threshold
+
+    return predict

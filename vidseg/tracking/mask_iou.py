@@ -1,6 +1,6 @@
-"""Mask-IoU + Hungarian offline tracker (IoUTracker+ baseline; moving-object tracker of papers/001).
+"""Mask-IoU + Hungarian offline tracker (IoUTracker+ baseline; moving-object tracker of paper 001).
 
-Algorithm (specs/moseg.md §5):
+Algorithm (paper 001):
 
 1. Per frame: a non-static detection scoring ``> score_init`` is *init-eligible*; a static detection whose mask IoU
    with any non-static detection scoring ``> score_continue`` is ``>= static_overlap_remove`` is removed; every
@@ -145,10 +145,12 @@ class MaskIoUTracker(Tracker):
                 side_t.predicted = [None if p is None else encode_mask(p) for p in pred]
                 names.append("motion")
             terms = evaluate_terms(names, side_t, side_c)
-            admissible = (1.0 - terms["mask_iou"]) > self.iou_min
+            # IoU > iou_min, compared on the cost side (1 − IoU < 1 − iou_min) so that an IoU equal to the threshold
+            # is rejected exactly, as in the official code
+            admissible = terms["mask_iou"] < 1.0 - self.iou_min
             if use_motion:
                 has_pred = np.array([p is not None for p in side_t.predicted])[:, None]
-                admissible |= has_pred & ((1.0 - terms["motion"]) > self.iou_min)
+                admissible |= has_pred & (terms["motion"] < 1.0 - self.iou_min)
             weights = {"mask_iou": 1.0, "motion": self.motion_weight if use_motion else 0.0}
             # an inadmissible pair costs what zero overlap costs: the solve maximises the IoU it may accept
             taken = set()

@@ -1,5 +1,5 @@
 """The IFR meta-architecture from the tiny configs: training losses, gradients, causality, inference outputs
-(ifr.md §9 items 5, 11, 15, 16 and the per-method checks of ARCHITECTURE §9)."""
+(paper 003, and the per-method checks of ``docs/architecture.md``)."""
 from __future__ import annotations
 
 import numpy as np

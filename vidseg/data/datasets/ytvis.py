@@ -1,4 +1,4 @@
-"""YouTube-VIS 2019 / 2021 and OVIS (same json format) -> video records (ARCHITECTURE §5).
+"""YouTube-VIS 2019 / 2021 and OVIS (same json format) -> video records (``docs/architecture.md``).
 
 json: ``{"videos": [{id, file_names[T], height, width, length}], "categories": [{id, name}],
 "annotations": [{id, video_id, category_id, segmentations[T] (RLE / polygons / null), iscrowd}]}``;
