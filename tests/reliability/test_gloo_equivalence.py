@@ -44,6 +44,8 @@ def test_two_gloo_processes_match_one_process_with_the_same_total_batch(tmp_path
     one_mid, one = _train(tmp_path / "one", 1)
     two_mid, two = _train(tmp_path / "two", 2)
     assert torch.load(tmp_path / "two" / "model_final.pth", weights_only=False)["iteration"] == 19
+    rng = torch.load(tmp_path / "two" / "model_0000009.pth", weights_only=False)["rng"]
+    assert rng["world_size"] == 2 and not torch.equal(rng["states"][0]["torch"], rng["states"][1]["torch"])
     assert _max_diff(one_mid, two_mid) <= 1e-5
     diff = _max_diff(one, two)
     print(f"max |w(1 process, batch 4) - w(2 gloo processes, 2 each)| after 20 iterations: {diff:.3g}")
