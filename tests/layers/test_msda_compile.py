@@ -62,6 +62,7 @@ def test_fake_tensors_give_shapes_without_data():
     assert out.shape == (2, 7, 32) and out.dtype == torch.float32
 
 
+@pytest.mark.slow  # ~40 s on an idle 2-core machine (dynamo + AOT autograd tracing)
 def test_compile_pixel_decoder_forward_and_backward():
     """One graph (``fullgraph=True``) through all deformable layers; outputs and parameter gradients equal eager."""
     model = MaskFeatures(tiny_decoder())
@@ -80,6 +81,7 @@ def test_compile_pixel_decoder_forward_and_backward():
         torch.testing.assert_close(p.grad, e, rtol=1e-4, atol=1e-6 * scale)
 
 
+@pytest.mark.slow
 def test_export_pixel_decoder_records_the_op():
     model = MaskFeatures(tiny_decoder())
     feats = features()

@@ -34,12 +34,31 @@ EXT, EXT_REASON = _load_extension()
 EXT_AVAILABLE = EXT is not None
 
 
+def _probe_cpu_reduced_precision() -> None:
+    """An extension compiled from older sources (fp32/fp64 CPU kernel only) keeps working: bf16/fp16 CPU inputs
+    then go to the reference until it is rebuilt."""
+    global EXT_REASON
+    tiny = [torch.zeros(1, 1, 1, 1, dtype=torch.bfloat16), torch.ones(1, 2, dtype=torch.long),
+            torch.zeros(1, dtype=torch.long), torch.zeros(1, 1, 1, 1, 1, 2, dtype=torch.bfloat16),
+            torch.zeros(1, 1, 1, 1, 1, dtype=torch.bfloat16)]
+    try:
+        EXT.forward_cpu(*tiny)
+    except RuntimeError:
+        KERNEL_DTYPES["cpu"] = (torch.float32, torch.float64)
+        EXT_REASON += " (built from older sources: CPU kernel fp32/fp64 only; rebuild for bf16/fp16)"
+
+
+if EXT is not None:
+    _probe_cpu_reduced_precision()
+
+
 def impl_status() -> dict[str, tuple[bool, str]]:
     """``{impl: (usable now, why)}`` for ``cuda``, ``cpu`` and ``pytorch``."""
     if EXT is None:
         cpu = cuda = (False, EXT_REASON)
     else:
-        cpu = (True, f"C++ kernel, fp32/fp64/fp16/bf16; {EXT_REASON}")
+        names = "/".join(str(t).replace("torch.", "") for t in KERNEL_DTYPES["cpu"])
+        cpu = (True, f"C++ kernel, {names}; {EXT_REASON}")
         if not getattr(EXT, "with_cuda", False):
             cuda = (False, "the extension was built without its CUDA kernel (CPU-only build: no GPU at install time "
                     "and FORCE_CUDA unset, or the CUDA compile failed; see build_info.json)")
