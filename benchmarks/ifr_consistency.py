@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""IFR vs the Mask2Former-VIS switch on synthetic crossing objects (ifr.md §9 item 20), on CPU.
+"""IFR vs the Mask2Former-VIS switch on synthetic crossing objects (paper 003), on CPU.
 
 Videos: two squares of the same class and colour move linearly across each other (64×64, 12 frames; the upper
 one occludes the other while they overlap), so identities can only be kept from motion. Both models use the

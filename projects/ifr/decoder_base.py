@@ -6,6 +6,8 @@ Learnable query features / positions, level embedding, input projections, the pr
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from detectron2.layers import Conv2d
 from fvcore.nn import weight_init
@@ -14,7 +16,7 @@ from torch.nn import functional as F
 
 from vidseg.modeling.transformer.layers import MLP
 
-CLASS_LOSSES = ("ce", "focal")
+from .config import CLASS_LOSSES, class_loss_of
 ATTN_MASK_SOURCES = ("prev_layer", "none")  # masked attention from the previous prediction | no mask
 
 
@@ -38,6 +40,7 @@ class VideoQueryDecoderBase(nn.Module):
         enforce_input_project: bool = False,
         attn_mask_source: str = "prev_layer",
         num_feature_levels: int = 3,
+        focal_prior_prob: float = 0.0,
     ) -> None:
         """
         Args:
@@ -50,6 +53,8 @@ class VideoQueryDecoderBase(nn.Module):
             enforce_input_project: use a 1×1 conv even when ``in_channels == hidden_dim``.
             attn_mask_source: ``prev_layer`` (masked attention from the previous prediction) or ``none``.
             num_feature_levels: feature levels the layers cycle through (low -> high resolution).
+            focal_prior_prob: ``focal`` only, if > 0: every class logit starts at bias -log((1-p)/p), so the
+                initial sigmoid scores are p (Focal loss paper §4.1, Deformable DETR); 0 keeps the Linear init.
         """
         super().__init__()
         if class_loss not in CLASS_LOSSES:
@@ -58,6 +63,8 @@ class VideoQueryDecoderBase(nn.Module):
             raise ValueError(f"MODEL.IFR.DEC_LAYERS: expected >= 1 (layers + initial prediction), got {dec_layers}")
         if attn_mask_source not in ATTN_MASK_SOURCES:
             raise ValueError(f"MODEL.IFR.ATTN_MASK_SOURCE: expected one of {ATTN_MASK_SOURCES}, got {attn_mask_source!r}")
+        if not 0.0 <= focal_prior_prob < 1.0:
+            raise ValueError(f"MODEL.IFR.FOCAL_PRIOR_PROB: expected a probability in [0, 1), got {focal_prior_prob}")
         if hidden_dim % nheads:
             raise ValueError(f"MODEL.IFR.HIDDEN_DIM={hidden_dim} must be divisible by MODEL.IFR.NHEADS={nheads}")
         self.num_layers = dec_layers - 1
@@ -82,6 +89,8 @@ class VideoQueryDecoderBase(nn.Module):
                 self.input_proj.append(nn.Sequential())
         self.decoder_norm = nn.LayerNorm(hidden_dim)
         self.class_embed = nn.Linear(hidden_dim, num_classes + (1 if class_loss == "ce" else 0))
+        if class_loss == "focal" and focal_prior_prob > 0:
+            nn.init.constant_(self.class_embed.bias, -math.log((1 - focal_prior_prob) / focal_prior_prob))
         self.mask_embed = MLP(hidden_dim, hidden_dim, mask_dim, 3)
 
     def project_levels(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -136,7 +145,7 @@ class VideoQueryDecoderBase(nn.Module):
             "in_channels": in_channels,
             "mask_dim": mask_dim,
             "num_classes": cfg.MODEL.NUM_CLASSES,
-            "class_loss": ifr.CLASS_LOSS,
+            "class_loss": class_loss_of(cfg),
             "hidden_dim": ifr.HIDDEN_DIM,
             "num_queries": ifr.NUM_QUERIES,
             "nheads": ifr.NHEADS,
@@ -146,6 +155,7 @@ class VideoQueryDecoderBase(nn.Module):
             "dropout": ifr.DROPOUT,
             "enforce_input_project": ifr.ENFORCE_INPUT_PROJ,
             "attn_mask_source": ifr.ATTN_MASK_SOURCE,
+            "focal_prior_prob": ifr.FOCAL_PRIOR_PROB,
         }
 
     def frame_memory(self, levels: list[torch.Tensor], pos: list[torch.Tensor], batch: int) -> tuple[list, list]:

@@ -1,4 +1,4 @@
-"""``IFRTransformerDecoder``: Mask2Former's masked-attention decoder with Inter-Frame Recurrent attention (ifr.md §2.5).
+"""``IFRTransformerDecoder``: Mask2Former's masked-attention decoder with Inter-Frame Recurrent attention (paper 003).
 
 Per layer i (feature level lv(i) = i mod 3, stride 32 -> 16 -> 8):
 
@@ -9,7 +9,9 @@ Per layer i (feature level lv(i) = i mod 3, stride 32 -> 16 -> 8):
 (c) heads: class logits from LN(C_{i+1}); one mask kernel per frame from LN(S^t), applied to frame t's mask
     features (``pred_masks``) and, in training, to every frame u (``pred_cross_masks``, [t, u]).
 
-The initial prediction (layer 0) uses C_1 for the class and one kernel for all frames.
+The initial prediction (layer 0) uses C_1 for the class and one kernel for all frames. ``MODEL.IFR.RECURRENCE
+False`` is the "IFR without recurrence" ablation: step (a) starts every frame from C_i (X = [C_i; C_i]) instead of
+S^{t-1}; everything else (weights, clip update, per-frame kernels, losses) is unchanged.
 """
 from __future__ import annotations
 
@@ -36,8 +38,10 @@ class IFRLayer(nn.Module):
         pre_norm: bool = False,
         frame_ffn: bool = True,
         clip_ffn: bool = True,
+        recurrence: bool = True,
     ) -> None:
         super().__init__()
+        self.recurrence = recurrence
         self.frame_cross_attn = CrossAttentionLayer(d_model, nhead, dropout=dropout, normalize_before=pre_norm)
         self.joint_self_attn = SelfAttentionLayer(d_model, nhead, dropout=dropout, normalize_before=pre_norm)
         self.frame_ffn = FFNLayer(d_model, dim_feedforward, dropout, pre_norm) if frame_ffn else None
@@ -62,7 +66,7 @@ class IFRLayer(nn.Module):
             attn_masks: T masks (B·nheads, N, S), True = blocked, or None.
 
         Returns:
-            (T, N, B, d) frame-level queries S^1..S^T.
+            (T, N, B, d) frame-level queries S^1..S^T (without recurrence, S^t depends on C_i and frame t only).
         """
         n = clip.shape[0]
         pos2 = torch.cat([query_pos, query_pos])
@@ -77,6 +81,8 @@ class IFRLayer(nn.Module):
             if self.frame_ffn is not None:
                 frame = self.frame_ffn(frame)
             out.append(frame)
+            if not self.recurrence:
+                frame = clip
         return torch.stack(out)
 
     def update_clip(
@@ -114,12 +120,14 @@ class IFRTransformerDecoder(VideoQueryDecoderBase):
         clip_attend_all: bool = True,
         frame_ffn: bool = True,
         clip_ffn: bool = True,
+        recurrence: bool = True,
         **kwargs,
     ) -> None:
         """
         Args:
             clip_attend_all: temporal attention over all T·N frame queries (False: only the same query index).
             frame_ffn / clip_ffn: FFN after the frame branch / the clip update.
+            recurrence: frame t starts from S^{t-1} (paper); False: from C_i in every frame (ablation).
             kwargs: :class:`VideoQueryDecoderBase` arguments.
         """
         super().__init__(**kwargs)
@@ -134,6 +142,7 @@ class IFRTransformerDecoder(VideoQueryDecoderBase):
                 pre_norm=self.pre_norm,
                 frame_ffn=frame_ffn,
                 clip_ffn=clip_ffn,
+                recurrence=recurrence,
             )
             for _ in range(self.num_layers)
         )
@@ -146,6 +155,7 @@ class IFRTransformerDecoder(VideoQueryDecoderBase):
             clip_attend_all=ifr.CLIP_ATTEND_ALL,
             frame_ffn=ifr.FRAME_FFN,
             clip_ffn=ifr.CLIP_FFN,
+            recurrence=ifr.RECURRENCE,
         )
         return ret
 

@@ -20,16 +20,22 @@ from detectron2.utils.events import get_event_storage
 from torch import nn
 
 from vidseg.modeling.losses import MONITOR_KEYS, VideoSetCriterion
-from vidseg.modeling.matching import VideoHungarianMatcher
+from vidseg.modeling.matching import VideoHungarianMatcher, class_probabilities
 from vidseg.modeling.pixel_decoder import build_pixel_decoder
 from vidseg.structures import VideoInstances
+from vidseg.structures.masks import MaskPaster
+from vidseg.tracking.clip import ClipTrackAccumulator, WindowPredictions
+from vidseg.tracking.motion import build_motion_prior
+from vidseg.tracking.query import FrameQueries, QueryMatchingTracker
 
+from .config import class_loss_of
 from .ifr_decoder import IFRTransformerDecoder
-from .inference import ClipTrackAccumulator, MaskPaster, class_probabilities, video_topk_instances, window_starts
+from .inference import video_topk_instances, window_starts
 from .m2f_decoder import VideoMaskedTransformerDecoder
 from .targets import clip_targets
+from .tta import TTASettings, tta_video_instances
 
-TEST_MODES = ("video", "clip")
+TEST_MODES = ("video", "clip", "frame")
 
 
 @META_ARCH_REGISTRY.register()
@@ -61,6 +67,8 @@ class IFR(nn.Module):
         test_stride: int = 1,
         match_threshold: float = 0.05,
         keep_score: float = 0.05,
+        tta: TTASettings | None = None,
+        frame_tracker_args: dict | None = None,
     ) -> None:
         """
         Args:
@@ -73,6 +81,7 @@ class IFR(nn.Module):
             clip_chunk: frames per backbone/pixel-decoder chunk at inference (0 = all frames at once).
             test_window / test_stride: clip mode window length and step.
             match_threshold / keep_score: clip mode linking threshold and minimum class probability.
+            tta: test-time augmentation settings (video mode), or None.
         """
         super().__init__()
         if test_mode not in TEST_MODES:
@@ -96,10 +105,15 @@ class IFR(nn.Module):
         self.test_stride = test_stride
         self.match_threshold = match_threshold
         self.keep_score = keep_score
+        self.frame_tracker_args = dict(frame_tracker_args or {})  # frame mode: QueryMatchingTracker kwargs
+        if tta is not None and test_mode != "video":
+            raise ValueError("MODEL.IFR.TTA.ENABLED needs MODEL.IFR.TEST_MODE video (runs are whole-video)")
+        self.tta = tta
 
     @classmethod
     def from_config(cls, cfg) -> dict:
         ifr = cfg.MODEL.IFR
+        class_loss = class_loss_of(cfg)
         backbone = build_backbone(cfg)
         pixel_decoder = build_pixel_decoder(cfg, backbone.output_shape())
         decoder_cls = IFRTransformerDecoder if ifr.ENABLED else VideoMaskedTransformerDecoder
@@ -116,14 +130,14 @@ class IFR(nn.Module):
             cost_mask=ifr.MASK_WEIGHT,
             cost_dice=ifr.DICE_WEIGHT,
             num_points=ifr.TRAIN_NUM_POINTS,
-            class_loss=ifr.CLASS_LOSS,
+            class_loss=class_loss,
         )
         criterion = VideoSetCriterion(
             num_classes=cfg.MODEL.NUM_CLASSES,
             matcher=matcher,
             weight_dict=weight_dict,
             eos_coef=ifr.NO_OBJECT_WEIGHT,
-            class_loss=ifr.CLASS_LOSS,
+            class_loss=class_loss,
             focal_alpha=ifr.FOCAL_ALPHA,
             focal_gamma=ifr.FOCAL_GAMMA,
             num_points=ifr.TRAIN_NUM_POINTS,
@@ -147,6 +161,13 @@ class IFR(nn.Module):
             "test_stride": ifr.TEST_STRIDE,
             "match_threshold": ifr.TEST_MATCH_THRESHOLD,
             "keep_score": ifr.TEST_KEEP_SCORE,
+            # frame mode (MinVIS-style): 1·(1 − cos) + MODEL.MOTION_PRIOR.WEIGHT·(1 − IoU(motion prior, mask))
+            "frame_tracker_args": {
+                "motion_prior": build_motion_prior(cfg), "motion_weight": cfg.MODEL.MOTION_PRIOR.WEIGHT,
+                "embed_weight": 1.0, "topk": ifr.TEST_TOPK,
+            } if ifr.TEST_MODE == "frame" else None,
+            "tta": TTASettings(tuple(ifr.TTA.MIN_SIZES), cfg.INPUT.MAX_SIZE_TEST, ifr.TTA.FLIP, ifr.TTA.PIVOT_SEED)
+            if ifr.TTA.ENABLED else None,
         }
 
     @property
@@ -210,13 +231,17 @@ class IFR(nn.Module):
         out_size = (int(video.get("height", frames[0].shape[-2])), int(video.get("width", frames[0].shape[-1])))
         frame_idx = [int(i) for i in video.get("frame_idx", range(length))]
         with torch.no_grad():
-            if self.test_mode == "video":
+            if self.tta is not None:
+                instances = tta_video_instances(self, frames, out_size, frame_idx, self.tta)
+            elif self.test_mode == "video":
                 images = self.preprocess(frames)
                 out = self.decode(images.tensor, length, chunk=self.clip_chunk)
                 instances = video_topk_instances(
                     out["pred_logits"][0], out["pred_masks"][0], class_loss=self.class_loss, topk=self.test_topk,
                     paster=_paster(images, out_size), frame_idx=frame_idx,
                 )
+            elif self.test_mode == "frame":
+                instances = self.frame_inference(frames, out_size, frame_idx)
             else:
                 instances = self.clip_inference(frames, out_size, frame_idx)
         return {"video_instances": instances}
@@ -234,12 +259,26 @@ class IFR(nn.Module):
             if acc is None:
                 acc = ClipTrackAccumulator(
                     length=len(frames), match_threshold=self.match_threshold, keep_score=self.keep_score,
-                    paster=_paster(images, out_size),
+                    paster=_paster(images, out_size), topk=self.test_topk, frame_idx=frame_idx,
                 )
             probs = class_probabilities(out["pred_logits"][0], self.class_loss)
-            acc.add_window(start, probs, out["pred_masks"][0], out["pred_embeds"][0])
+            acc.update(start, WindowPredictions(probs, out["pred_masks"][0], out["pred_embeds"][0]))
             acc.finish_frames(starts[k + 1] if k + 1 < len(starts) else len(frames))
-        return acc.result(topk=self.test_topk, frame_idx=frame_idx)
+        return acc.finalize()
+
+
+    def frame_inference(self, frames: list[torch.Tensor], out_size: tuple[int, int], frame_idx: list[int]):
+        """Every frame decoded alone; queries linked frame to frame by :class:`QueryMatchingTracker`."""
+        tracker = None
+        for t, frame in zip(frame_idx, frames):
+            images = self.preprocess([frame])
+            out = self.decode(images.tensor, 1, chunk=self.clip_chunk)
+            if tracker is None:
+                tracker = QueryMatchingTracker(paster=_paster(images, out_size), out_size=out_size,
+                                               **self.frame_tracker_args)
+            probs = class_probabilities(out["pred_logits"][0], self.class_loss)
+            tracker.update(t, FrameQueries(probs, out["pred_masks"][0][:, 0], out["pred_embeds"][0]))
+        return tracker.finalize()
 
 
 def _paster(images: ImageList, out_size: tuple[int, int]) -> MaskPaster:

@@ -1,5 +1,5 @@
 """``TwoStreamMaskRCNN``: appearance + motion ResNet-FPN streams, fused per level, with the overlap tracker
-(papers/001 "Towards Segmenting Anything That Moves"; specs/moseg.md §2). Orchestration only: the fusion, ROI
+(paper 001, "Towards Segmenting Anything That Moves"). Orchestration only: the fusion, ROI
 heads, static branch, stage-weight assembly and output conversion live in their own modules."""
 from __future__ import annotations
 
@@ -105,7 +105,8 @@ class TwoStreamMaskRCNN(PerFrameMaskRCNN):
         self.inference_output = inference_output
         self.fgbg_score_thresh = float(fgbg_score_thresh)
         weights = stage_weights or {}
-        load_stage_weights(
+        # read by VidsegCheckpointer: these need not be in MODEL.WEIGHTS (e.g. the static branch of a joint model)
+        self.preloaded_keys = load_stage_weights(
             self, appearance_weights=weights.get("appearance", ""), motion_weights=weights.get("motion", ""),
             static_weights=weights.get("static", ""),
             motion_prefix="backbone." if streams == "motion" else "motion_backbone.",

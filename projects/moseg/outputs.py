@@ -1,13 +1,13 @@
-"""Per-frame detector outputs -> tracker inputs, and the DAVIS-2016 fg/bg output (specs/moseg.md §6.4)."""
+"""Per-frame detector outputs -> tracker inputs, and the DAVIS-2016 fg/bg output (paper 001)."""
 from __future__ import annotations
 
 from typing import Sequence
 
 import numpy as np
-import pycocotools.mask as mask_util
 from detectron2.structures import Instances
 
 from vidseg.structures import VideoInstances
+from vidseg.structures.masks import merge
 from vidseg.tracking import FrameDetections
 
 __all__ = ["frame_detections", "fgbg_video_instances"]
@@ -52,9 +52,7 @@ def fgbg_video_instances(
         if not keep:
             per_frame.append(None)
             continue
-        rle = mask_util.merge(keep, intersect=False)
-        counts = rle["counts"].decode("ascii") if isinstance(rle["counts"], bytes) else rle["counts"]
-        per_frame.append({"size": [int(size[0]), int(size[1])], "counts": counts})
+        per_frame.append(merge(keep))
     if all(r is None for r in per_frame):
         return VideoInstances(image_size=size, frame_idx=list(frame_idx))
     return VideoInstances(image_size=size, frame_idx=list(frame_idx), track_ids=[1], scores=[1.0], labels=[-1],

@@ -1,4 +1,4 @@
-"""Hand-built tiny video records (record contract of ARCHITECTURE.md §5) for the mapper and loader tests."""
+"""Hand-built tiny video records (record contract of ``docs/architecture.md``) for the mapper and loader tests."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,7 +10,7 @@ from detectron2.structures import BoxMode
 
 from vidseg.config import get_cfg
 from vidseg.data.io.flo import write_flo
-from vidseg.structures.video_instances import encode_mask
+from vidseg.structures.masks import encode_mask
 
 
 def small_cfg(**input_overrides):

@@ -4,7 +4,6 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from detectron2.data import DatasetCatalog
 from mapper_testutils import anno, block, coloured_objects_video, small_cfg, write_video
 
 from vidseg.data.build import (
@@ -15,20 +14,6 @@ from vidseg.data.build import (
 )
 from vidseg.data.mappers import ImageToClipMapper, VideoClipMapper
 
-
-@pytest.fixture
-def register():
-    """Register record lists under temporary names; removed after the test."""
-    names = []
-
-    def _register(name, records):
-        DatasetCatalog.register(name, lambda: records)
-        names.append(name)
-        return name
-
-    yield _register
-    for n in names:
-        DatasetCatalog.remove(n)
 
 
 def _tag_mapper(record):

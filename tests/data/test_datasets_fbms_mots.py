@@ -5,8 +5,8 @@ from PIL import Image
 
 from vidseg.data.datasets.fbms import load_fbms, read_fbms_def, write_fbms_def
 from vidseg.data.datasets.kitti_mots import load_kitti_mots
-from vidseg.data.io import DatasetFormatError, masks_to_rles, write_flo, write_kitti_mots_txt
-from vidseg.structures.video_instances import decode_mask
+from vidseg.data.io import DatasetFormatError, write_flo, write_kitti_mots_txt
+from vidseg.structures.masks import decode_mask, encode_masks
 
 H, W = 8, 10
 RED, WHITE = 255 * 65536, 16777215
@@ -65,7 +65,7 @@ def test_fbms_grey_ground_truth_and_flow(tmp_path):
     pgm = np.zeros((H, W), np.uint8)
     pgm[0:2, 0:2] = 255
     Image.fromarray(pgm).save(seq / "GroundTruth" / "grey.pgm")
-    write_fbms_def(seq / "GroundTruth" / "cars1Def.dat", colors=[0, WHITE], num_frames=3,
+    write_fbms_def(seq / "GroundTruth" / "cars1Def.dat", colors=[0, 255], num_frames=3,  # .pgm: grey value
                    frames=[(1, "grey.pgm", "cars1_02.jpg")])
     flow_root = tmp_path / "flow"
     for t in (1, 2):
@@ -73,6 +73,26 @@ def test_fbms_grey_ground_truth_and_flow(tmp_path):
     (r,) = load_fbms(tmp_path, split="Trainingset", flow_root=flow_root)
     assert decode_mask(r["annotations"][1][0]["segmentation"]).sum() == 4
     assert r["flow_file_names"][2] is None and r["flow_file_names"][0].endswith("cars1_01.flo")
+
+
+def test_fbms_grey_value_is_the_colour_and_frames_in_two_formats_count_once(tmp_path):
+    seq = _fbms_tree(tmp_path, n=3, annotated=(0,))
+    for t in range(3):  # the same frames also as .ppm
+        Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(seq / f"cars1_{t + 1:02d}.ppm")
+    pgm = np.zeros((H, W), np.uint8)
+    pgm[0:2, 0:3] = 255  # 6 px of grey 255
+    pgm[4:6, 0:2] = 128  # 4 px of grey 128
+    Image.fromarray(pgm).save(seq / "GroundTruth" / "g.pgm")
+    write_fbms_def(seq / "GroundTruth" / "cars1Def.dat", colors=[0, 128, 255], num_frames=3,
+                   frames=[(0, "g.pgm", "cars1_01.jpg")])
+    (r,) = load_fbms(tmp_path, split="Trainingset")
+    assert r["length"] == 3 and all(f.endswith(".jpg") for f in r["file_names"])
+    assert [int(decode_mask(a["segmentation"]).sum()) for a in r["annotations"][0]] == [4, 6]
+    # a 24-bit colour code for a grey image matches nothing (the official rule: the grey value is the colour)
+    write_fbms_def(seq / "GroundTruth" / "cars1Def.dat", colors=[0, WHITE], num_frames=3,
+                   frames=[(0, "g.pgm", "cars1_01.jpg")])
+    (r,) = load_fbms(tmp_path, split="Trainingset")
+    assert r["annotations"][0] == []
 
 
 def test_fbms_errors(tmp_path):
@@ -96,8 +116,8 @@ def _mots_tree(root):
     m[0, 0:2, 0:3] = 1  # car, 6 px
     m[1, 4:8, 6:8] = 1  # pedestrian, 8 px
     m[2, 7, :] = 1  # ignore, 10 px
-    car, ped, ign = masks_to_rles(m)
-    ign2 = masks_to_rles(np.roll(m[2:3], -1, axis=1))[0]  # row 6
+    car, ped, ign = encode_masks(m)
+    ign2 = encode_masks(np.roll(m[2:3], -1, axis=1))[0]  # row 6
     write_kitti_mots_txt(root / "instances_txt" / "0002.txt", {
         0: [(1001, 1, car), (2005, 2, ped), (10000, 10, ign), (10000, 10, ign2)],
         2: [(1001, 1, car)],
@@ -123,7 +143,7 @@ def test_kitti_mots_errors(tmp_path):
     _mots_tree(tmp_path)
     with pytest.raises(DatasetFormatError, match=r"0003\.txt: MOTS instance txt not found"):
         load_kitti_mots(tmp_path, sequences=["0003"])
-    m = masks_to_rles(np.ones((1, H, W), np.uint8))[0]
+    m = encode_masks(np.ones((1, H, W), np.uint8))[0]
     write_kitti_mots_txt(tmp_path / "instances_txt" / "0002.txt", {9: [(1001, 1, m)]})
     with pytest.raises(DatasetFormatError, match=r"0002\.txt: annotation for frame 9 but .* has 4 frames"):
         load_kitti_mots(tmp_path, sequences=["0002"])

@@ -8,7 +8,7 @@ from PIL import Image
 from vidseg.data.datasets.davis import load_davis
 from vidseg.data.datasets.ytvos import load_ytvos
 from vidseg.data.io import DatasetFormatError, write_indexed_png
-from vidseg.structures.video_instances import decode_mask
+from vidseg.structures.masks import decode_mask
 
 H, W = 12, 16
 
@@ -61,8 +61,8 @@ def test_davis_2016_binary(tmp_path):
     _davis_tree(tmp_path)
     r = load_davis(tmp_path, year=2016, split="val")[0]
     assert [[a["id"] for a in f] for f in r["annotations"]] == [[1], [1], [1]]
-    assert decode_mask(r["annotations"][1][0]["segmentation"]).sum() == 12 + 16 + 1  # void included
-    assert "ignore" not in r
+    assert decode_mask(r["annotations"][1][0]["segmentation"]).sum() == 12 + 16  # void (255) is not foreground
+    assert decode_mask(r["ignore"][1]).sum() == 1  # it stays void
     inst = load_davis(tmp_path, year=2016, split="val", binary=False)[0]
     assert [a["id"] for a in inst["annotations"][1]] == [1, 2]
 
@@ -82,6 +82,9 @@ def test_davis_2016_package_split_list_and_255_masks(tmp_path):
     (r,) = load_davis(tmp_path, year=2016, split="val")
     assert r["video_id"] == "bear" and r["vos_init"] == {0: [1]}
     assert [decode_mask(f[0]["segmentation"]).sum() for f in r["annotations"]] == [6, 6, 6]
+    assert "ignore" not in r  # 255 is the object in grey masks, not void
+    (inst,) = load_davis(tmp_path, year=2016, split="val", binary=False)  # the _instance variant: one object
+    assert [[a["id"] for a in f] for f in inst["annotations"]] == [[1], [1], [1]]
 
 
 def test_davis_missing_mask_is_an_error_for_gt_split(tmp_path):
@@ -154,13 +157,10 @@ def test_davis_record_cache_reused_and_invalidated(tmp_path):
     _davis_tree(root)
     first = load_davis(root, year=2017, split="val", cache=cache)
     (pkl,) = cache.glob("records_*.pkl")
-    # a cache hit does not read the PNGs again: break one in place (the folder mtime stays), the cached
-    # records still come back unchanged
+    assert load_davis(root, year=2017, split="val", cache=cache) == first  # a hit
+    assert len(list(cache.glob("records_*.pkl"))) == 1
+    # a PNG broken in place (the folder mtime stays) changes the file's size and mtime: the entry is rebuilt
     (root / "Annotations" / "480p" / "bear" / "00001.png").write_bytes(b"broken")
-    assert load_davis(root, year=2017, split="val", cache=cache) == first
-    # adding a frame changes the folder mtime: the entry is rebuilt (and now sees the broken PNG)
-    _frame(root / "JPEGImages" / "480p" / "bear" / "00003.jpg")
-    write_indexed_png(root / "Annotations" / "480p" / "bear" / "00003.png", _labels(0))
     with pytest.raises(DatasetFormatError, match=r"00001\.png: cannot read annotation PNG"):
         load_davis(root, year=2017, split="val", cache=cache)
     assert pkl.is_file()

@@ -8,7 +8,7 @@ from detectron2.structures import BoxMode
 
 from vidseg.data.datasets.ytvis import load_ytvis_json
 from vidseg.data.io import DatasetFormatError
-from vidseg.structures.video_instances import decode_mask
+from vidseg.structures.masks import decode_mask
 
 
 def _uncompressed(mask):

@@ -7,19 +7,15 @@ from PIL import Image
 from vidseg.data.io import (
     DatasetFormatError,
     davis_palette,
-    masks_to_rles,
     read_flo,
     read_image,
     read_indexed_png,
     read_kitti_mots_txt,
-    rles_to_masks,
-    to_compressed_rle,
-    uncompressed_to_rles,
     write_flo,
     write_indexed_png,
     write_kitti_mots_txt,
 )
-from vidseg.structures.video_instances import decode_mask
+from vidseg.structures.masks import decode_mask, decode_masks, encode_masks, segm_to_rle, uncompressed_to_rles
 
 
 def test_flo_round_trip_and_layout(tmp_path):
@@ -95,7 +91,7 @@ def test_kitti_mots_txt_round_trip(tmp_path):
     m = np.zeros((2, 6, 8), np.uint8)
     m[0, 1:4, 2:5] = 1
     m[1, 5, :] = 1
-    rles = masks_to_rles(m)
+    rles = encode_masks(m)
     frames = {3: [(1002, 1, rles[0]), (10000, 10, rles[1])], 0: [(2001, 2, rles[1])]}
     p = tmp_path / "0000.txt"
     write_kitti_mots_txt(p, frames)
@@ -111,27 +107,27 @@ def test_kitti_mots_txt_round_trip(tmp_path):
 
 def test_kitti_mots_txt_malformed_line(tmp_path):
     p = tmp_path / "0001.txt"
-    p.write_text("0 1001 1 6 8 abc\n1 1001 1 6\n")
+    p.write_text("0 1001 1 6 8 `1\n1 1001 1 6\n")  # line 1: an empty 6x8 mask
     with pytest.raises(DatasetFormatError, match=r"0001\.txt:2.*4 fields"):
         read_kitti_mots_txt(p)
 
 
 def test_rle_helpers_polygon_uncompressed_and_masks():
     # a 4x3 axis-aligned rectangle polygon covers exactly 12 pixels in COCO rasterisation
-    rle = to_compressed_rle([[2, 1, 6, 1, 6, 4, 2, 4]], 8, 10)
+    rle = segm_to_rle([[2, 1, 6, 1, 6, 4, 2, 4]], 8, 10)
     assert isinstance(rle["counts"], str) and rle["size"] == [8, 10]
     assert int(mask_util.area({"size": rle["size"], "counts": rle["counts"].encode()})) == 12
     mask = np.zeros((5, 4), np.uint8)
     mask[1:3, 1] = 1  # column-major runs: 5 zeros, 2 ones, 13 zeros
     unc = {"size": [5, 4], "counts": [6, 2, 12]}
-    for r in (to_compressed_rle(unc, 5, 4), uncompressed_to_rles([unc], 5, 4)[0]):
+    for r in (segm_to_rle(unc, 5, 4), uncompressed_to_rles([unc], 5, 4)[0]):
         np.testing.assert_array_equal(decode_mask(r), mask)
-    assert to_compressed_rle(None, 5, 4) is None
+    assert segm_to_rle(None, 5, 4) is None
     with pytest.raises(ValueError, match="differs"):
-        to_compressed_rle(unc, 4, 5)
+        segm_to_rle(unc, 4, 5)
     masks = np.random.default_rng(1).random((3, 7, 9)) > 0.5
-    np.testing.assert_array_equal(rles_to_masks(masks_to_rles(masks), 7, 9), masks)
-    assert rles_to_masks([], 7, 9).shape == (0, 7, 9)
+    np.testing.assert_array_equal(decode_masks(encode_masks(masks), 7, 9), masks)
+    assert decode_masks([], 7, 9).shape == (0, 7, 9)
 
 
 def test_read_image_corrupt_and_missing(tmp_path):

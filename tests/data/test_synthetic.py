@@ -10,7 +10,7 @@ import vidseg.data  # noqa: F401  (registers the synth_* names)
 from vidseg.data.datasets.synthetic import PRESETS, ensure_synthetic, render_split, render_video, write_split
 from vidseg.data.datasets.synthetic.generate import DONE
 from vidseg.data.io import read_flo
-from vidseg.structures.video_instances import decode_mask
+from vidseg.structures.masks import decode_mask
 
 TINY = PRESETS["tiny"]
 

@@ -51,35 +51,37 @@ def test_train_resume_and_eval_only(tmp_path):
     assert len(gifs) == 1
 
 
-def _exit_message(args) -> str:
+def _exit_message(args, capsys) -> str:
+    capsys.readouterr()
     with pytest.raises(SystemExit) as e:
         train_net.main(args)
-    msg = str(e.value.code)
-    assert msg.startswith("error: ") and "\n" not in msg
+    assert e.value.code == 2
+    msg = capsys.readouterr().err.strip().splitlines()[-1]
+    assert msg.startswith("error: ")
     return msg
 
 
-def test_unknown_key_exits_with_one_line(tmp_path):
-    msg = _exit_message(_args(opts=["MODEL.NOT_A_KEY", "1", "OUTPUT_DIR", str(tmp_path)]))
+def test_unknown_key_exits_with_one_line(tmp_path, capsys):
+    msg = _exit_message(_args(opts=["MODEL.NOT_A_KEY", "1", "OUTPUT_DIR", str(tmp_path)]), capsys)
     assert "MODEL.NOT_A_KEY" in msg
 
 
-def test_missing_dataset_root_exits_with_one_line(tmp_path, monkeypatch):
+def test_missing_dataset_root_exits_with_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path / "nowhere"))
     opts = ["OUTPUT_DIR", str(tmp_path / "out"), "DATASETS.TRAIN", "('ytvis_2019_train',)", "MODEL.NUM_CLASSES", "40"]
-    msg = _exit_message(_args(opts=opts))
+    msg = _exit_message(_args(opts=opts), capsys)
     assert str(tmp_path / "nowhere") in msg and "datasets/README.md" in msg
 
 
 @pytest.mark.parametrize("workers", [0, 1])
-def test_corrupt_frame_exits_naming_the_file(tmp_path, monkeypatch, workers):
+def test_corrupt_frame_exits_naming_the_file(tmp_path, monkeypatch, workers, capsys):
     from vidseg.data.datasets.synthetic.generate import load_synthetic
 
     monkeypatch.setenv("VIDSEG_SYNTH_ROOT", str(tmp_path / "synth"))
     first = load_synthetic("vis", "val")[0]["file_names"][0]
     Path(first).write_bytes(Path(first).read_bytes()[:100])  # truncated JPEG
     opts = ["OUTPUT_DIR", str(tmp_path / "out"), "DATALOADER.NUM_WORKERS", str(workers)]
-    msg = _exit_message(_args("--eval-only", opts=opts))
+    msg = _exit_message(_args("--eval-only", opts=opts), capsys)
     assert first in msg and "corrupt" in msg
 
 

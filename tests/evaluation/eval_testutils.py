@@ -8,7 +8,8 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from vidseg.structures.video_instances import VideoInstances, encode_mask
+from vidseg.structures.video_instances import VideoInstances
+from vidseg.structures.masks import encode_mask
 
 _counter = itertools.count()
 

@@ -13,9 +13,9 @@ import pytest
 
 from vidseg.data.io.png import write_indexed_png
 from vidseg.evaluation.cli import main
-from vidseg.structures.video_instances import encode_mask
 
 from eval_testutils import box
+from vidseg.structures.masks import encode_mask
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 

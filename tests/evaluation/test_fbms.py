@@ -1,6 +1,10 @@
 """FBMS P / R / F: hand-computed paper-001 metric (static false positives cost) and the official variant."""
 from __future__ import annotations
 
+import io
+import json
+from contextlib import redirect_stdout
+
 import numpy as np
 import pytest
 
@@ -96,3 +100,56 @@ def test_evaluator_uses_annotated_frames_only():
     # video "e": no GT, no prediction -> P = R = F = 0 as in the reference implementation
     assert res["F"] == pytest.approx(ref_v["proposed"]["F"] / 2)
     assert res["objects_F>=0.75"] == 1
+
+
+# ------------------------------------------------------------------ official variant: empty clusters
+def _empty_cluster_case():
+    """4x4 frame: GT A = row 0, B = row 1, C = row 2, background = row 3. Prediction labels: 1 = row 0, 3 = row 1,
+    0 = rows 2-3; label 2 has no pixels but is below the max label, so the official tool counts it as a cluster.
+
+    By hand: A-1 and B-3 give P = R = 1; cluster 0 (8 px, half C, half background) takes C or the background
+    with P = 0.5, R = 1 (F 2/3 either way); the other region gets the empty cluster 2: P = 0, R = 0 (without it,
+    a dummy cluster would give P = 1). Means over the 4 regions: P = 2.5 / 4 = 0.625, R = 3 / 4 = 0.75,
+    F = 2PR / (P + R) = 15 / 22; objects with F > 0.75: A, B and no background -> 2 - 1 = 1."""
+    gt = np.array([[1] * 4, [2] * 4, [3] * 4, [0] * 4], np.uint8)
+    pred = np.array([[1] * 4, [3] * 4, [0] * 4, [0] * 4], np.uint8)
+    return gt, pred
+
+
+def _check_empty_cluster_metrics(m):
+    assert m["P_official"] == pytest.approx(0.625)
+    assert m["R_official"] == pytest.approx(0.75)
+    assert m["F_official"] == pytest.approx(15 / 22)
+    assert m["objects_F>=0.75"] == 1 and m["visible_objects"] == 3
+
+
+def test_official_empty_cluster_in_the_cli(tmp_path):
+    from vidseg.data.io.png import write_indexed_png
+    from vidseg.evaluation.cli import main
+
+    gt, pred = _empty_cluster_case()
+    write_indexed_png(tmp_path / "gt" / "seq" / "seq_01.png", gt)
+    write_indexed_png(tmp_path / "pred" / "seq" / "seq_01.png", pred)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["fbms", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred")]) == 0
+    _check_empty_cluster_metrics(json.loads(out.getvalue()))
+
+
+@pytest.mark.parametrize("with_track_2", [False, True])
+def test_official_empty_cluster_in_the_evaluator(with_track_2):
+    gt, pred = _empty_cluster_case()
+    objs = {i: (0, (gt == i).astype(np.uint8)) for i in (1, 2, 3)}
+    rec = record("seq", [objs, None], 4, 4, eval_frames=[0])
+    tracks = [(-1, 0.9, [(pred == 1).astype(np.uint8), None]), (-1, 0.8, [(pred == 3).astype(np.uint8), None])]
+    ids = [1, 3]
+    if with_track_2:  # a track with pixels only on a frame without ground truth: still an empty cluster
+        corner = np.zeros((4, 4), np.uint8)
+        corner[0, 0] = 1
+        tracks.append((-1, 0.7, [None, corner]))
+        ids.append(2)
+    vi = instances(4, 4, tracks, track_ids=ids)
+    with registered([rec], thing_classes=["object"]) as name:
+        m = run_evaluator(FBMSEvaluator, name, {"seq": vi})["fbms"]
+    _check_empty_cluster_metrics(m)
+    assert m["P"] == pytest.approx(1.0) and m["R"] == pytest.approx(8 / 12)  # the paper metric ignores them

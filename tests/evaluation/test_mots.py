@@ -11,10 +11,9 @@ import pytest
 from vidseg.evaluation import MOTSEvaluator
 from vidseg.evaluation.cli import main as cli_main
 from vidseg.evaluation.mots_metrics import evaluate_mots
-from vidseg.evaluation.rle_ops import make_disjoint
-from vidseg.structures.video_instances import decode_mask, encode_mask
 
 from eval_testutils import box, instances, record, registered, run_evaluator
+from vidseg.structures.masks import decode_mask, encode_mask, make_disjoint
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 

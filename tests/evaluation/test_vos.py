@@ -11,6 +11,7 @@ from vidseg.evaluation.vos_metrics import boundary_radius, disk, evaluate_object
 from vidseg.evaluation.vos_sequences import PNGLabels, RLELabels, SequenceJob, evaluate_sequence, run_jobs, summarize
 
 from eval_testutils import box, instances, record, registered, run_evaluator
+from vidseg.structures.masks import encode_mask
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
@@ -106,7 +107,6 @@ def test_davis_rules_first_last_excluded_and_both_empty_scores_one():
 
 
 def _rle(m):
-    from vidseg.structures.video_instances import encode_mask
 
     return encode_mask(m)
 

@@ -13,8 +13,8 @@ from detectron2.utils.events import EventStorage
 import vidseg.modeling  # noqa: F401  (registration)
 from vidseg.config import load_config
 from vidseg.modeling import PerFrameMaskRCNN
-from vidseg.structures.video_instances import decode_mask
 from vidseg.tracking import MaskIoUTracker
+from vidseg.structures.masks import decode_mask
 
 CONFIG = str(Path(__file__).resolve().parents[2] / "configs" / "tests" / "baseline.yaml")
 # thresholds low enough for an untrained detector to yield tracks; few detections keep inference fast

@@ -1,5 +1,6 @@
-"""``D2SwinTransformer``: shapes for any input size, variant table vs timm, local weight loading in the Microsoft,
-Mask2Former and timm layouts (checked against an independent patch-merging implementation), error messages."""
+"""``D2SwinTransformer``: shapes for any input size, variant table vs timm, activation checkpointing, local weight
+loading in the Microsoft, Mask2Former and timm layouts (checked against an independent patch-merging
+implementation), error messages. Parity with Mask2Former's Swin: ``test_swin_parity.py``."""
 import pickle
 
 import pytest
@@ -210,3 +211,17 @@ def test_padding_only_to_patch_multiple():
     padded = F.pad(x, (0, 2, 0, 2))
     with torch.no_grad():
         torch.testing.assert_close(m(x)["res2"], m(padded)["res2"])
+
+
+def test_activation_checkpointing_gives_the_same_outputs_and_gradients():
+    x = torch.randn(1, 3, 50, 70)
+    grads = []
+    for ckpt in (False, True):
+        m = small_swin(use_checkpoint=ckpt).train()
+        out = m(x)
+        sum(o.square().mean() for o in out.values()).backward()
+        grads.append(({k: v.detach() for k, v in out.items()},
+                      {n: p.grad for n, p in m.named_parameters()}))
+    for a, b in zip(grads[0], grads[1]):
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], msg=k)

@@ -1,4 +1,4 @@
-"""MaskIoUTracker on scripted detections: thresholds, gaps, backward pass, static suppression (specs/moseg.md §9.6).
+"""MaskIoUTracker on scripted detections: thresholds, gaps, backward pass, static suppression (paper 001).
 
 Masks are 1-pixel-high bars in a 1×W frame, so every IoU below is an exact ratio of pixel counts.
 """
@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vidseg.structures.video_instances import decode_mask
-from vidseg.tracking import FrameDetections, MaskIoUTracker, rle_iou
+from vidseg.tracking import FrameDetections, MaskIoUTracker
+from vidseg.structures.masks import decode_mask, encode_mask, iou_matrix, to_coco_rle
 
 W = 120
 SIZE = (1, W)
@@ -47,11 +47,9 @@ A = bar(0, 55)  # reference object
 
 def test_exact_iou_fixtures():
     # the IoU boundary cases below rely on these exact pixel ratios
-    from vidseg.tracking.detections import to_coco_rle
-    from vidseg.structures.video_instances import encode_mask
 
     def iou(a, b):
-        return rle_iou([to_coco_rle(encode_mask(a))], [to_coco_rle(encode_mask(b))])[0, 0]
+        return iou_matrix([to_coco_rle(encode_mask(a))], [to_coco_rle(encode_mask(b))])[0, 0]
 
     assert iou(A, bar(45, 100)) == 0.1  # 10 / 100
     assert iou(A, bar(44, 100)) == pytest.approx(0.11)  # 11 / 100

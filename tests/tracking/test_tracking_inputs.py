@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from vidseg.config import get_cfg
-from vidseg.structures.video_instances import decode_mask, encode_mask
 from vidseg.tracking import FrameDetections, MaskIoUTracker, build_tracker
+from vidseg.structures.masks import decode_mask, encode_mask
 
 
 def _masks(n: int, h: int = 6, w: int = 9) -> np.ndarray:

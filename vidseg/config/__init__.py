@@ -40,6 +40,7 @@ def load_config(config_file: str, opts: list[str] | None = None) -> CfgNode:
     cfg = get_cfg()
     if not os.path.isfile(config_file):
         raise ConfigError(f"{config_file}: config file not found")
+    check_yaml_chain(config_file)
     try:
         cfg.merge_from_file(config_file)
     except KeyError as e:  # yacs: "Non-existent config key: X"
@@ -57,4 +58,40 @@ class ConfigError(ValueError):
     """A config file or override that cannot be applied (unknown key, wrong type, missing file)."""
 
 
-__all__ += ["load_config", "ConfigError"]
+def check_yaml_chain(config_file: str, _seen: tuple[str, ...] = ()) -> None:
+    """Parse ``config_file`` and every ``_BASE_`` it names; ``ConfigError`` naming the file for invalid YAML, a
+    non-mapping top level, a missing or circular ``_BASE_``."""
+    import os
+
+    import yaml
+
+    path = os.path.abspath(config_file)
+    if path in _seen:
+        raise ConfigError(f"{config_file}: _BASE_ chain is circular ({' -> '.join(_seen + (path,))})")
+    try:
+        with open(config_file) as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{config_file}: invalid YAML ({problem}{where})") from None
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise ConfigError(f"{config_file}: expected a mapping of config keys at the top level, found "
+                          f"{type(data).__name__}")
+    base = data.get("_BASE_")
+    if base is None:
+        return
+    if not isinstance(base, str):
+        raise ConfigError(f"{config_file}: _BASE_ must be a path string, found {type(base).__name__}")
+    base_path = os.path.expanduser(base)
+    if not os.path.isabs(base_path):
+        base_path = os.path.join(os.path.dirname(config_file), base_path)
+    if not os.path.isfile(base_path):
+        raise ConfigError(f"{config_file}: _BASE_ file {base!r} not found (looked for {base_path})")
+    check_yaml_chain(base_path, _seen + (path,))
+
+
+__all__ += ["load_config", "ConfigError", "check_yaml_chain"]

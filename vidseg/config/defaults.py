@@ -1,4 +1,4 @@
-"""Keys shared by all methods (ARCHITECTURE.md §4). Project adders only add ``MODEL.<METHOD>.*``."""
+"""Keys shared by all methods (``docs/architecture.md``). Project adders only add ``MODEL.<METHOD>.*``."""
 from detectron2.config import CfgNode as CN
 
 
@@ -30,6 +30,9 @@ def add_vidseg_config(cfg: CN) -> None:
     cfg.INPUT.FLOW.RESIZE_MODE = "raw"  # raw (resize + scale vectors, then encode) | encoded (official)
     # ---- model
     cfg.MODEL.NUM_CLASSES = 40  # the one class count every head reads (dataset base yaml sets it)
+    # fraction of the model's weight elements a full checkpoint (--eval-only, --resume, a vidseg checkpoint as
+    # MODEL.WEIGHTS) may leave unloaded (missing or of another shape); raise it to fine-tune on another class set
+    cfg.MODEL.WEIGHTS_MAX_UNLOADED = 0.0
     cfg.MODEL.TRACKER = CN()
     cfg.MODEL.TRACKER.NAME = "MaskIoUTracker"  # TRACKER_REGISTRY name
     cfg.MODEL.TRACKER.SCORE_INIT = 0.9  # a detection must score > this to start a track
@@ -39,6 +42,11 @@ def add_vidseg_config(cfg: CN) -> None:
     cfg.MODEL.TRACKER.BIDIRECTIONAL = True  # forward pass then backward pass
     cfg.MODEL.TRACKER.STATIC_OVERLAP_REMOVE = 0.1  # drop static det with IoU >= this vs a moving det
     cfg.MODEL.TRACKER.MIN_TRACK_LENGTH = 1  # drop tracks with fewer detections
+    # ---- motion prior used by the trackers (vidseg/tracking/motion.py; MOTION_PRIOR_REGISTRY)
+    cfg.MODEL.MOTION_PRIOR = CN()
+    cfg.MODEL.MOTION_PRIOR.NAME = "none"  # none | copy_last | linear | any registered prior (e.g. instmove)
+    cfg.MODEL.MOTION_PRIOR.WEIGHT = 1.0  # λ of the cost term λ·(1 − IoU(predicted, candidate))
+    cfg.MODEL.MOTION_PRIOR.HISTORY = 8  # past masks kept per track (at least what the prior needs)
     # ---- Swin backbone (vidseg/modeling/backbone/swin.py; dims come from the variant table there)
     cfg.MODEL.SWIN = CN()
     cfg.MODEL.SWIN.VARIANT = "tiny_224"  # tiny_224 | small_224 | base_224 | base_384 | large_224 | large_384
@@ -72,3 +80,13 @@ def add_vidseg_config(cfg: CN) -> None:
     cfg.TEST.CLIP_CHUNK = 0  # frames per backbone chunk at inference (0 = whole video)
     cfg.TEST.AMP = False
     cfg.TEST.VIS_VIDEOS = 0  # write an overlay GIF for the first N test videos
+    cfg.TEST.VIS_FORMAT = "gif"  # gif | mp4: file type of those overlays
+    # ---- streaming semi-supervised VOS inference (vidseg/vos: VOSEngine memory manager, TTAEngine)
+    cfg.TEST.VOS = CN()
+    cfg.TEST.VOS.MEM_EVERY = 5  # memorise a frame when this many frames passed since the last memorised one
+    cfg.TEST.VOS.MAX_MEMORY = 16  # memory entries, the pinned first frame included (64: long videos)
+    cfg.TEST.VOS.PIN_FIRST_FRAME = True
+    cfg.TEST.VOS.PIN_ANNOTATED_FRAMES = True  # frames with given masks (objects entering late) are never evicted
+    cfg.TEST.VOS.MAX_OBJECTS = 0  # more objects (palette ids above it) are an error; 0 = no limit
+    cfg.TEST.VOS.FLIP = False  # also run a horizontally flipped pass and average the probabilities
+    cfg.TEST.VOS.SCALES = []  # shorter sides of extra multi-scale passes (probabilities averaged)

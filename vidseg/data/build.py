@@ -23,6 +23,8 @@ from detectron2.utils import comm
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 import vidseg.data.mappers  # noqa: F401  (registers the mappers)
+from vidseg.data.io.errors import DatasetFormatError
+from vidseg.data.validate import check_records
 from vidseg.registry import MAPPER_REGISTRY
 
 logger = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ class MixedDatasetSampler(Sampler[int]):
     ``ratios`` empty/None: epochs of random permutations of all items (datasets in proportion to size).
     Otherwise each draw picks dataset d with probability ``ratios[d] / sum(ratios)``, then an item of d
     uniformly. The global stream depends only on ``seed``; rank r yields its items r, r + W, r + 2W, ...
+    ``skip(n)`` makes the next iterator start after this rank's first n items (resume at the same position).
     """
 
     def __init__(
@@ -63,9 +66,15 @@ class MixedDatasetSampler(Sampler[int]):
         self.rank = comm.get_rank() if rank is None else int(rank)
         self.world_size = comm.get_world_size() if world_size is None else int(world_size)
         self.chunk = int(chunk)
+        self.start = 0
+
+    def skip(self, n: int) -> None:
+        """Start the next iteration after this rank's first ``n`` items (``n`` = iterations done x batch size)."""
+        self.start = int(n)
 
     def __iter__(self) -> Iterator[int]:
-        yield from itertools.islice(self._global_indices(), self.rank, None, self.world_size)
+        first = self.rank + self.start * self.world_size
+        yield from itertools.islice(self._global_indices(), first, None, self.world_size)
 
     def _global_indices(self) -> Iterator[int]:
         g = torch.Generator()
@@ -118,13 +127,16 @@ class MappedVideoDataset(Dataset):
         )
 
 
-def load_records(name: str) -> list[dict]:
-    """``DatasetCatalog.get(name)`` with a one-line error for an unknown or empty dataset."""
+def load_records(name: str, *, training: bool = False) -> list[dict]:
+    """``DatasetCatalog.get(name)`` with a one-line error for an unknown or empty dataset, checked by
+    ``check_records`` (videos without frames, sampled frame sizes, a training split without objects)."""
     if name not in DatasetCatalog.list():
         raise ValueError(f"dataset {name!r} is not registered (known: {', '.join(sorted(DatasetCatalog.list()))})")
     records = DatasetCatalog.get(name)
     if not records:
-        raise ValueError(f"dataset {name!r} has no records (check its files under $DETECTRON2_DATASETS)")
+        raise DatasetFormatError(f"dataset {name!r}", "has no records",
+                                 expected="its files under $DETECTRON2_DATASETS; see datasets/README.md")
+    check_records(name, records, training=training)
     return records
 
 
@@ -163,7 +175,7 @@ def build_video_train_loader(cfg: CfgNode, *, mappers: Sequence[Mapper] | None =
         raise ValueError(
             f"SOLVER.IMS_PER_BATCH={cfg.SOLVER.IMS_PER_BATCH} must be a positive multiple of the {world} ranks"
         )
-    records = [load_records(n) for n in names]
+    records = [load_records(n, training=True) for n in names]
     for n, r, m in zip(names, records, mappers):
         logger.info(f"train dataset {n}: {len(r)} records, mapper {type(m).__name__}")
     dataset = MappedVideoDataset(records, mappers, names, retry_none=True)
@@ -178,7 +190,16 @@ def build_video_train_loader(cfg: CfgNode, *, mappers: Sequence[Mapper] | None =
         collate_fn=trivial_batch_collator,
         worker_init_fn=worker_init_reset_seed,
         drop_last=True,
+        generator=_private_generator(),
     )
+
+
+def _private_generator() -> torch.Generator:
+    """A DataLoader without ``generator`` draws its worker base seed from the global torch generator each time an
+    iterator is created; a private one keeps the global random stream (saved in checkpoints) unaffected."""
+    g = torch.Generator()
+    g.manual_seed(int(torch.initial_seed()) % (2**63))
+    return g
 
 
 def build_video_test_loader(cfg: CfgNode, dataset_name: str, *, mapper: Mapper | None = None) -> DataLoader:
@@ -198,4 +219,5 @@ def build_video_test_loader(cfg: CfgNode, dataset_name: str, *, mapper: Mapper |
         sampler=InferenceSampler(len(dataset)),
         num_workers=cfg.DATALOADER.NUM_WORKERS,
         collate_fn=trivial_batch_collator,
+        generator=_private_generator(),
     )

@@ -10,7 +10,7 @@ import torch
 from detectron2.config import CfgNode
 from detectron2.data import MetadataCatalog
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase
-from detectron2.evaluation import DatasetEvaluator, DatasetEvaluators, inference_on_dataset, print_csv_format
+from detectron2.evaluation import DatasetEvaluator, DatasetEvaluators, inference_on_dataset
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 from torch.nn.parallel import DistributedDataParallel
@@ -18,6 +18,10 @@ from torch.nn.parallel import DistributedDataParallel
 from vidseg.checkpoint import VidsegCheckpointer
 from vidseg.registry import EVALUATOR_REGISTRY
 from vidseg.solver import build_optimizer
+
+from .report import report_results
+from .reproducibility import RngSnapshot, RngState
+from .safety import check_num_classes, install_loss_check, one_line_divergence
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +52,52 @@ class VideoTrainer(DefaultTrainer):
         trainer_cls = AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer
         self._trainer = trainer_cls(model, data_loader, optimizer)
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
-        self.checkpointer = VidsegCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        self.rng = RngState(getattr(data_loader, "sampler", None))
+        self.checkpointer = VidsegCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self), rng=self.rng)
+        install_loss_check(model, weakref.proxy(self))
         self.start_iter = 0
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
         self.register_hooks(self.build_hooks())
+
+    @classmethod
+    def build_model(cls, cfg: CfgNode) -> torch.nn.Module:
+        check_num_classes(cfg)
+        return super().build_model(cfg)
+
+    def build_hooks(self):
+        """detectron2's hooks, plus ``RngSnapshot`` right before the checkpointer (every rank's random state is
+        gathered into the checkpoint)."""
+        from detectron2.engine.hooks import PeriodicCheckpointer
+
+        hooks = super().build_hooks()
+        at = next((i for i, h in enumerate(hooks) if isinstance(h, PeriodicCheckpointer)), 0)
+        hooks.insert(at, RngSnapshot(self.rng, self.cfg.SOLVER.CHECKPOINT_PERIOD, self.cfg.SOLVER.MAX_ITER))
+        return hooks
+
+    def resume_or_load(self, resume: bool = True) -> None:
+        """Resume from the newest loadable checkpoint of OUTPUT_DIR (model, optimizer, scheduler, iteration,
+        random states, data position) or load ``MODEL.WEIGHTS``. A full model checkpoint (resume, or a vidseg
+        checkpoint as ``MODEL.WEIGHTS``) must load all but ``MODEL.WEIGHTS_MAX_UNLOADED`` of the weights."""
+        self.checkpointer.max_unloaded = float(self.cfg.MODEL.WEIGHTS_MAX_UNLOADED)
+        self.checkpointer.check_formats = ("vidseg",)  # backbone / other-layout weights are partial by design
+        self.checkpointer.resume_or_load(self.cfg.MODEL.WEIGHTS, resume=resume)
+        if self.checkpointer.resumed_from:
+            self.start_iter = self.iter + 1
+            sampler = getattr(self.data_loader, "sampler", None)
+            if hasattr(sampler, "skip"):
+                sampler.skip(self.start_iter * self.data_loader.batch_size)
+        else:
+            self.start_iter = 0
+
+    def run_step(self):
+        """One step; a NaN/Inf loss (or matching cost) ends training with a one-line ``FloatingPointError`` naming
+        the iteration and the terms, and no checkpoint is written afterwards."""
+        try:
+            super().run_step()
+        except FloatingPointError as e:
+            self.checkpointer.refuse_saving = f"training diverged at iteration {self.iter}"
+            raise FloatingPointError(one_line_divergence(e, self.iter)) from None
 
     def train(self):
         """Train, then return the evaluation results of the last evaluation (detectron2 returns them only when
@@ -96,7 +141,8 @@ class VideoTrainer(DefaultTrainer):
         evaluators = [EVALUATOR_REGISTRY.get(n)(dataset_name, output_folder) for n in names]
         if cfg.TEST.VIS_VIDEOS > 0:
             evaluators.append(
-                OverlayWriter(dataset_name, os.path.join(output_folder, "overlays"), max_videos=cfg.TEST.VIS_VIDEOS)
+                OverlayWriter(dataset_name, os.path.join(output_folder, "overlays"), max_videos=cfg.TEST.VIS_VIDEOS,
+                              fmt=cfg.TEST.VIS_FORMAT)
             )
         return evaluators[0] if len(evaluators) == 1 else DatasetEvaluators(evaluators)
 
@@ -110,9 +156,8 @@ class VideoTrainer(DefaultTrainer):
             device_type = "cuda" if cfg.MODEL.DEVICE.startswith("cuda") else "cpu"
             with torch.autocast(device_type=device_type, enabled=bool(cfg.TEST.AMP)):
                 results[dataset_name] = inference_on_dataset(model, loader, evaluator)
-            if comm.is_main_process() and results[dataset_name]:
-                logger.info("Evaluation results for %s in csv format:", dataset_name)
-                print_csv_format(results[dataset_name])
+            if comm.is_main_process():
+                report_results(cfg, dataset_name, results[dataset_name])
         if len(results) == 1:
             results = list(results.values())[0]
         return results

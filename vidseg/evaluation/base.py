@@ -1,7 +1,7 @@
 """Machinery shared by the video evaluators: collect ``VideoInstances``, gather to rank 0, dump the raw
 predictions, check them against the ground-truth video records, and lay tracks out on the record's frames.
 
-Every evaluator reads ground truth as video records (``DatasetCatalog.get(dataset_name)``, ARCHITECTURE §5) and
+Every evaluator reads ground truth as video records (``DatasetCatalog.get(dataset_name)``, ``docs/architecture.md``) and
 predictions as ``outputs[i]["video_instances"]`` paired with ``inputs[i]["video_id"]``.
 """
 from __future__ import annotations
@@ -19,7 +19,8 @@ from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 from detectron2.utils.file_io import PathManager
 
-from vidseg.structures.video_instances import RLE, VideoInstances
+from vidseg.structures.video_instances import VideoInstances
+from vidseg.structures.masks import RLE
 
 logger = logging.getLogger(__name__)
 
@@ -139,14 +140,22 @@ def track_rles(vi: VideoInstances | None, length: int) -> list[list[RLE | None]]
     return rows
 
 
-def gt_tracks(record: Mapping) -> list[dict]:
+def gt_tracks(record: Mapping, *, keep_empty: bool = False) -> list[dict]:
     """Ground-truth objects of a video record, one dict per object id (in order of first appearance).
 
     Returns dicts ``{id, category_id, iscrowd, segmentations[T]}`` (``None`` where the object is absent or the
-    frame is not annotated).
+    frame is not annotated). With ``keep_empty`` and a record listing ``gt_tracks`` (YouTube-VIS json), every
+    listed track in that order, also those without any non-empty frame (all ``None``), with its ``area`` when
+    known (the official evaluation's ground truth).
     """
     length = len(record["file_names"])
     tracks: dict[int, dict] = {}
+    listed = record.get("gt_tracks") if keep_empty else None
+    for info in listed or ():
+        tracks[info["id"]] = {"id": int(info["id"]), "category_id": int(info["category_id"]),
+                              "iscrowd": int(info.get("iscrowd", 0)), "segmentations": [None] * length}
+        if info.get("area") is not None:
+            tracks[info["id"]]["area"] = float(info["area"])
     for t, anns in enumerate(record["annotations"]):
         for ann in anns or ():
             obj = tracks.get(ann["id"])

@@ -12,19 +12,23 @@ undefined values as ``null``) on stdout; ``--out FILE`` writes the metrics plus 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
+import math
 import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import pycocotools.mask as mask_util
+
+from vidseg.structures.masks import iou_matrix, merge
 
 from .base import check_predictions, to_jsonable
 
 logger = logging.getLogger("vidseg.evaluation")
+_CALLS = itertools.count()
 
 
 def _seq_dirs(root: Path, what: str) -> list[Path]:
@@ -89,13 +93,13 @@ def _read_mots(path: Path, ignore_class: int | None, *, check_overlap: bool) -> 
             raise ValueError(f"{path}: frame {t} has a repeated object id (ids must be unique per frame)")
         if check_overlap and len(objs) > 1:
             rles = [r for _, _, r in objs]
-            inter = np.asarray(mask_util.iou(rles, rles, [0] * len(rles))).reshape(len(rles), len(rles))
+            inter = iou_matrix(rles, rles)
             np.fill_diagonal(inter, 0)
             if (inter > 0).any():
                 raise ValueError(f"{path}: frame {t} has overlapping masks (MOTS predictions must be disjoint)")
         dets[t] = objs
         if regions:
-            ignore[t] = mask_util.merge(regions, intersect=False)
+            ignore[t] = merge(regions)
     return dets, ignore
 
 
@@ -135,22 +139,37 @@ def run_mots(args: argparse.Namespace) -> tuple[dict, dict]:
 def run_ytvis(args: argparse.Namespace) -> tuple[dict, dict]:
     from detectron2.data import MetadataCatalog
 
+    name = f"__vidseg_eval_cli_{os.getpid()}_{next(_CALLS)}"  # fresh per call: main() may run many times
+    try:
+        return _ytvis_metrics_of_files(args, name)
+    finally:
+        if name in MetadataCatalog.list():  # not created when the ground-truth json failed to load
+            MetadataCatalog.remove(name)
+
+
+def _ytvis_metrics_of_files(args: argparse.Namespace, name: str) -> tuple[dict, dict]:
+    from detectron2.data import MetadataCatalog
+
     from vidseg.data.datasets.ytvis import load_ytvis_json
     from vidseg.structures.video_instances import VideoInstances
 
     from .ytvis import ytvis_metrics
 
-    name = f"__vidseg_eval_cli_{os.getpid()}"
     records = load_ytvis_json(args.gt, Path(args.gt).parent, name, require_annotations=True)
     meta = MetadataCatalog.get(name)
     to_contiguous = meta.thing_dataset_id_to_contiguous_id
-    with open(args.pred) as f:
-        results = json.load(f)
+    results = _read_json(args.pred)
     if not isinstance(results, list):
         raise ValueError(f"{args.pred}: expected a json list of {{video_id, category_id, score, segmentations}}")
     by_video = {r["video_id"]: r for r in records}
     grouped: dict[Any, list[dict]] = {}
     for i, res in enumerate(results):
+        if not isinstance(res, dict) or any(k not in res for k in ("video_id", "category_id", "score", "segmentations")):
+            raise ValueError(f"{args.pred}: entry {i} lacks one of video_id, category_id, score, segmentations "
+                             f"(got {sorted(res) if isinstance(res, dict) else type(res).__name__})")
+        score = res["score"]
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+            raise ValueError(f"{args.pred}: entry {i} has score {score!r} (expected a finite number)")
         rec = by_video.get(res.get("video_id"))
         if rec is None:
             raise ValueError(f"{args.pred}: entry {i} has video_id {res.get('video_id')!r}, not a video of {args.gt}")
@@ -159,12 +178,7 @@ def run_ytvis(args: argparse.Namespace) -> tuple[dict, dict]:
         segs = res.get("segmentations")
         if not isinstance(segs, list) or len(segs) != len(rec["file_names"]):
             raise ValueError(f"{args.pred}: entry {i} needs one segmentation per frame ({len(rec['file_names'])})")
-        for s in segs:
-            if s is not None and [int(v) for v in s["size"]] != [rec["height"], rec["width"]]:
-                raise ValueError(
-                    f"{args.pred}: entry {i} has a {s['size']} mask for video {rec['video_id']!r} of size "
-                    f"{[rec['height'], rec['width']]} (masks must be at the original resolution)"
-                )
+        res = {**res, "segmentations": [_result_rle(args.pred, i, t, s, rec) for t, s in enumerate(segs)]}
         grouped.setdefault(rec["video_id"], []).append(res)
     pairs = []
     for vid, items in grouped.items():
@@ -175,6 +189,31 @@ def run_ytvis(args: argparse.Namespace) -> tuple[dict, dict]:
             labels=[to_contiguous[r["category_id"]] for r in items], masks=[r["segmentations"] for r in items])))
     predictions = check_predictions(str(args.gt), records, pairs)
     return ytvis_metrics(records, predictions, list(meta.thing_classes))
+
+
+def _read_json(path: str) -> Any:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: file not found") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: invalid json ({e.msg} at line {e.lineno}, column {e.colno})") from None
+
+
+def _result_rle(path: str, i: int, t: int, segm: Any, rec: dict) -> dict | None:
+    """One frame of a result entry as an RLE (polygons are rasterised at the video size, as the official API
+    does); ``ValueError`` naming the file, entry and frame for a wrong size or malformed RLE."""
+    from vidseg.structures.masks import segm_to_rle
+
+    h, w = int(rec["height"]), int(rec["width"])
+    if isinstance(segm, dict) and "size" in segm and [int(v) for v in segm["size"]] != [h, w]:
+        raise ValueError(f"{path}: entry {i} has a {segm['size']} mask for video {rec['video_id']!r} of size "
+                         f"{[h, w]} (masks must be at the original resolution)")
+    try:
+        return segm_to_rle(segm, h, w)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{path}: entry {i} frame {t}: {e}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

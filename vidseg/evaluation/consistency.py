@@ -1,4 +1,4 @@
-"""Temporal-consistency metrics for VIS (paper 003 §4.4, ``ifr.md`` §6.2): MOT metrics on mask boxes.
+"""Temporal-consistency metrics for VIS (paper 003 §4.4): MOT metrics on mask boxes.
 
 Per video and annotated frame, GT objects with a non-empty mask and predicted tracks with score ≥ τ and a
 non-empty mask become tight boxes; pairs with box IoU < 0.5 cannot match. Matching and counting follow
@@ -18,7 +18,7 @@ import pycocotools.mask as mask_util
 from scipy.optimize import linear_sum_assignment
 
 from .base import annotated_frames, gt_tracks, track_rles
-from .rle_ops import rle_areas
+from vidseg.structures.masks import rle_areas
 
 MAX_DISTANCE = 0.5  # 1 − IoU
 SCORE_THRESHOLDS = (0.3, 0.5, 0.7)

@@ -1,14 +1,15 @@
 """``FBMSEvaluator``: moving-object segmentation P / R / F on the annotated frames (FBMS-59, DAVIS-Moving, ...).
 
 Two definitions, both computed from the space-time contingency table of GT objects × predicted tracks over the
-annotated frames (``moseg.md`` §6.2, §6.3):
+annotated frames (paper 001):
 
 - **proposed** (paper 001, ``eval_custom.py``): Hungarian assignment of predicted tracks to GT objects maximising
   Σ F_ij; P = Σ matched |c ∩ g| / Σ all predicted foreground, R = Σ matched |c ∩ g| / Σ GT foreground (every
   unmatched predicted pixel, e.g. a static false positive, lowers P); F = 2PR/(P+R); the dataset score is the
   mean over videos of P, R and F separately. As the reference code, P (R) is 0 without predicted (GT) pixels.
 - **official** (``MoSegEval_PR.cpp`` / ``MoSegEvalAll_PR.cpp``, dense labels as one-point tracks): regions = GT
-  labels incl. background, clusters = predicted labels incl. background; F quantised to ×10⁴ integers for a
+  labels incl. background, clusters = every predicted label 0..max label (a track's label = its id; labels
+  without pixels on the annotated frames are empty clusters, P = R = 0 when assigned a region); F quantised to ×10⁴ integers for a
   square Hungarian; a cluster left on a dummy region is skipped, a dummy cluster on a real region counts as
   P = 1, R = 0; per video P, R = means over counted pairs; objects = pairs with F > threshold minus one for
   background; dataset F = F of the mean P and R, objects summed. Pixel weights are uniform (the records carry
@@ -28,7 +29,7 @@ from vidseg.registry import EVALUATOR_REGISTRY
 from vidseg.structures.video_instances import VideoInstances
 
 from .base import VideoEvaluatorBase, annotated_frames, track_rles
-from .rle_ops import intersections, make_disjoint, rle_areas
+from vidseg.structures.masks import rle_areas, intersection_matrix, make_disjoint
 
 logger = logging.getLogger(__name__)
 
@@ -72,12 +73,21 @@ def proposed_prf(table: np.ndarray) -> dict[str, Any]:
     }
 
 
-def official_prf(table: np.ndarray, object_threshold: float = OBJECT_THRESHOLD) -> dict[str, Any]:
+def official_prf(
+    table: np.ndarray, object_threshold: float = OBJECT_THRESHOLD, *, num_clusters: int | None = None
+) -> dict[str, Any]:
     """FBMS ``MoSegEval_PR`` numbers of one video from its contingency table (uniform pixel weights).
 
-    Clusters are every column of ``table`` (column 0 = predicted background); regions are the rows with pixels.
+    Clusters are every label 0..max label of the prediction, as the official tool counts them: every column of
+    ``table`` (column 0 = predicted background) plus, when ``num_clusters`` (max label + 1) exceeds the columns,
+    the labels without pixels on the annotated frames. Such an empty cluster assigned to a real region scores
+    P = 0, R = 0 (a dummy cluster, only when clusters run out, scores P = 1, R = 0). Empty clusters are
+    interchangeable, so at most one per region is materialised. Regions are the rows with pixels.
     """
     regions = [g for g in range(table.shape[0]) if table[g].sum() > 0]
+    if num_clusters is not None and num_clusters > table.shape[1]:
+        extra = min(num_clusters - table.shape[1], len(regions))
+        table = np.concatenate([table, np.zeros((table.shape[0], extra), dtype=table.dtype)], axis=1)
     n_reg, n_clu = len(regions), table.shape[1]
     overlap = table[regions].astype(np.float32)  # n_reg × n_clu
     clu_size = table.sum(0).astype(np.float32)
@@ -174,15 +184,25 @@ def record_table(record: Mapping, vi: VideoInstances | None) -> tuple[np.ndarray
         p = make_disjoint([rows[k][t] for k in present], [scores[k] for k in present])
         p_lab = [present[k] + 1 for k, _ in p]
         a_g, a_p = rle_areas([r for _, r in g]), rle_areas([r for _, r in p])
-        inter = intersections([r for _, r in p], [r for _, r in g], a_p)  # P×G
+        inter = intersection_matrix([r for _, r in p], [r for _, r in g], a_p)  # P×G
         table[np.ix_(g_lab, p_lab)] += inter.T.astype(np.int64)
         table[g_lab, 0] += (a_g - inter.sum(0)).astype(np.int64)
         table[0, p_lab] += (a_p - inter.sum(1)).astype(np.int64)
         table[0, 0] += int(h * w - a_g.sum() - a_p.sum() + inter.sum())
     keep = [0] + [c for c in range(1, table.shape[1]) if table[:, c].sum() > 0]
     labels = {"gt": {v: k for k, v in gt_ids.items()},
-              "pred": {i: int(vi.track_ids[c - 1]) for i, c in enumerate(keep) if c > 0}}
+              "pred": {i: int(vi.track_ids[c - 1]) for i, c in enumerate(keep) if c > 0},
+              "num_clusters": num_clusters(vi)}
     return table[:, keep], labels
+
+
+def num_clusters(vi: VideoInstances | None) -> int:
+    """The official tool's cluster count of a prediction: max label + 1, a track's label being its id (as in the
+    written label PNGs); ids below 1 fall back to one label per track."""
+    ids = [] if vi is None else [int(i) for i in vi.track_ids]
+    if not ids:
+        return 1
+    return max(ids) + 1 if min(ids) >= 1 else len(ids) + 1
 
 
 @EVALUATOR_REGISTRY.register()
@@ -210,7 +230,8 @@ class FBMSEvaluator(VideoEvaluatorBase):
         per_video = {}
         for rec in records:
             table, ids = record_table(rec, predictions.get(rec["video_id"]))
-            res = {"proposed": proposed_prf(table), "official": official_prf(table, self._threshold), "labels": ids}
+            official = official_prf(table, self._threshold, num_clusters=ids["num_clusters"])
+            res = {"proposed": proposed_prf(table), "official": official, "labels": ids}
             per_video[str(rec["video_id"])] = res
         metrics = summarize_fbms(per_video, self._threshold)
         self._write_json("fbms_details.json", {"metrics": metrics, "videos": per_video})

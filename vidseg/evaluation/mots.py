@@ -13,11 +13,11 @@ import os
 from typing import Any, Mapping
 
 from vidseg.registry import EVALUATOR_REGISTRY
-from vidseg.structures.video_instances import RLE, VideoInstances
+from vidseg.structures.video_instances import VideoInstances
 
 from .base import VideoEvaluatorBase, track_rles
 from .mots_metrics import Frame, evaluate_mots
-from .rle_ops import make_disjoint
+from vidseg.structures.masks import RLE, make_disjoint
 
 logger = logging.getLogger(__name__)
 

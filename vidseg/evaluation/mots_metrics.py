@@ -15,8 +15,9 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-import pycocotools.mask as mask_util
 from scipy.optimize import linear_sum_assignment
+
+from vidseg.structures.masks import ioa_matrix, iou_matrix
 
 EPS = np.finfo("float").eps
 THRESHOLD = 0.5
@@ -24,12 +25,6 @@ CLEAR_SUMMED = ("CLR_TP", "CLR_FN", "CLR_FP", "IDSW", "MT", "PT", "ML", "Frag", 
 ID_SUMMED = ("IDTP", "IDFN", "IDFP")
 
 Frame = Sequence[tuple[int, int, dict]]
-
-
-def _iou(a: Sequence[dict], b: Sequence[dict], ioa: bool = False) -> np.ndarray:
-    if not a or not b:
-        return np.zeros((len(a), len(b)))
-    return np.asarray(mask_util.iou(list(a), list(b), [int(ioa)] * len(b)), dtype=float).reshape(len(a), len(b))
 
 
 def preprocess_sequence(
@@ -41,7 +36,7 @@ def preprocess_sequence(
     for t in range(n_t):
         g = [(i, r) for i, c, r in gt[t] if c == class_id]
         d = [(i, r) for i, c, r in tracker[t] if c == class_id]
-        sim = _iou([r for _, r in g], [r for _, r in d])
+        sim = iou_matrix([r for _, r in g], [r for _, r in d])
         unmatched = np.arange(len(d))
         if g and d:
             scores = sim.copy()
@@ -51,7 +46,7 @@ def preprocess_sequence(
             unmatched = np.delete(unmatched, cols, axis=0)
         region = ignore[t] if t < len(ignore) else None
         if region is not None and unmatched.size:
-            inside = _iou([d[i][1] for i in unmatched], [region], ioa=True)
+            inside = ioa_matrix([d[i][1] for i in unmatched], [region])
             remove = unmatched[np.any(inside > THRESHOLD + EPS, axis=1)]
         else:
             remove = np.zeros(0, dtype=int)

@@ -1,5 +1,6 @@
-"""``YTVISEvaluator``: YouTube-VIS / OVIS video AP (AP, AP50, AP75, APs, APm, APl, AR1, AR10 and per-category
-``AP-<class>``) plus the paper-003 temporal-consistency metrics (IDF1, MOTA, IDP, IDR, IDs at score ≥ 0.5).
+"""``YTVISEvaluator``: YouTube-VIS / OVIS video AP (the official toolkit's 12 stats AP, AP50, AP75, APs, APm,
+APl, AR1, AR10, AR100, ARs, ARm, ARl, undefined ones as NaN / json null, and per-category ``AP-<class>``) plus
+the paper-003 temporal-consistency metrics (IDF1, MOTA, IDP, IDR, IDs at score ≥ 0.5).
 
 Always writes the server submission when ``output_dir`` is set: ``results.json`` (dataset category ids, one RLE or
 null per frame) and ``results.zip`` for CodaLab. A GT-less split (``has_gt`` false) returns ``{}``.
@@ -29,7 +30,7 @@ def ytvis_inputs(
     """Ground-truth and predicted tracks (contiguous category ids) in the form of :mod:`.ytvis_ap`."""
     gt, dt = [], []
     for rec in records:
-        for obj in gt_tracks(rec):
+        for obj in gt_tracks(rec, keep_empty=True):
             gt.append({"video_id": rec["video_id"], **obj})
         vi = predictions.get(rec["video_id"])
         if vi is None:

@@ -5,26 +5,8 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
-import pycocotools.mask as mask_util
 
-RLE = dict  # {"size": [H, W], "counts": str}
-
-
-def encode_mask(mask: np.ndarray) -> RLE:
-    """Encode one H×W boolean/uint8 mask as a COCO RLE with ``counts`` as ``str`` (json-ready)."""
-    rle = mask_util.encode(np.asfortranarray(np.asarray(mask, dtype=np.uint8)))
-    rle["counts"] = rle["counts"].decode("ascii")
-    return rle
-
-
-def decode_mask(rle: RLE) -> np.ndarray:
-    """Decode a COCO RLE (``counts`` str or bytes) to an H×W uint8 mask."""
-    counts = rle["counts"]
-    if isinstance(counts, list):  # uncompressed RLE (as in YouTube-VIS annotations)
-        rle = mask_util.frPyObjects(rle, *rle["size"])
-    elif isinstance(counts, str):
-        rle = {"size": rle["size"], "counts": counts.encode("ascii")}
-    return mask_util.decode(rle)
+from .masks import RLE, decode_mask, encode_mask
 
 
 @dataclass
@@ -110,13 +92,6 @@ class VideoInstances:
         for j, rle in enumerate(self.masks[i]):
             if rle is not None:
                 out[j] = decode_mask(rle)
-        return out
-
-    def label_volume(self) -> np.ndarray:
-        """T×H×W int32 map of track ids (0 = background), lower scores painted first."""
-        out = np.zeros((self.num_frames, *self.image_size), dtype=np.int32)
-        for i in np.argsort(self.scores, kind="stable"):
-            out[self.dense(int(i)).astype(bool)] = self.track_ids[int(i)]
         return out
 
     def to_dict(self) -> dict:

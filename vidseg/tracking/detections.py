@@ -5,29 +5,11 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
-import pycocotools.mask as mask_util
 
-from vidseg.structures.video_instances import RLE
-
-__all__ = ["FrameDetections", "to_coco_rle", "rle_iou"]
+from vidseg.structures.masks import RLE, encode_masks, to_coco_rle
 
 
-def to_coco_rle(rle: RLE) -> RLE:
-    """Return a pycocotools-ready compressed RLE (``counts`` as ``bytes``) for a str/bytes/list-counts RLE."""
-    counts = rle["counts"]
-    if isinstance(counts, list):
-        return mask_util.frPyObjects(rle, *rle["size"])
-    if isinstance(counts, str):
-        return {"size": list(rle["size"]), "counts": counts.encode("ascii")}
-    return {"size": list(rle["size"]), "counts": counts}
-
-
-def rle_iou(a: Sequence[RLE], b: Sequence[RLE]) -> np.ndarray:
-    """Mask IoU matrix (len(a) × len(b), float64) between two lists of pycocotools-ready RLEs."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), dtype=np.float64)
-    iou = mask_util.iou(list(a), list(b), [0] * len(b))
-    return np.asarray(iou, dtype=np.float64).reshape(len(a), len(b))
+__all__ = ["FrameDetections"]
 
 
 @dataclass(kw_only=True)
@@ -56,8 +38,7 @@ class FrameDetections:
             if self.masks.ndim != 3:
                 raise ValueError(f"FrameDetections.masks: expected an N×H×W array, got shape {self.masks.shape}")
             size = (int(self.masks.shape[1]), int(self.masks.shape[2]))
-            dense = np.asfortranarray(self.masks.astype(np.uint8).transpose(1, 2, 0))
-            self.rles = list(mask_util.encode(dense)) if len(self.masks) else []
+            self.rles = [to_coco_rle(r) for r in encode_masks(self.masks)]
         else:
             self.rles = [to_coco_rle(r) for r in self.masks]
             sizes = {tuple(int(s) for s in r["size"]) for r in self.rles}

@@ -14,7 +14,8 @@ from detectron2.utils.colormap import colormap
 from detectron2.utils.visualizer import ColorMode, Visualizer
 from PIL import Image
 
-from vidseg.structures.video_instances import VideoInstances, decode_mask
+from vidseg.structures.video_instances import VideoInstances
+from vidseg.structures.masks import decode_mask
 
 __all__ = ["track_color", "render_frames", "write_overlay"]
 

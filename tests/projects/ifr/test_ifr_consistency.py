@@ -1,4 +1,4 @@
-"""The paper-003 temporal-consistency metrics as the VIS evaluator reports them (ifr.md §6.2, §9 item 19)."""
+"""The paper-003 temporal-consistency metrics as the VIS evaluator reports them (paper 003)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,8 @@ import pytest
 
 from vidseg.evaluation.consistency import evaluate_consistency
 from vidseg.evaluation.ytvis import ytvis_metrics
-from vidseg.structures.video_instances import VideoInstances, encode_mask
+from vidseg.structures.video_instances import VideoInstances
+from vidseg.structures.masks import encode_mask
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 H, W, T = 20, 220, 6

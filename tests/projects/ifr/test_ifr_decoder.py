@@ -1,6 +1,8 @@
-"""IFR and Mask2Former-VIS query decoders on random features (ifr.md §9 items 1–4, 6, 7)."""
+"""IFR and Mask2Former-VIS query decoders on random features (paper 003 §3.2, Eq. 2–7; masked attention switch,
+focal prior-probability init). Eq. 2–3 by hand: ``test_ifr_equations.py``."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -67,24 +69,29 @@ def test_eval_forward_any_length(cls, t):
     assert out["pred_embeds"].shape == (1, N, DIM)
 
 
-def test_recurrence_restarts_from_clip_queries_in_every_layer():
-    """§9 item 3: the frame-1 group entering every layer's frame cross-attention equals C_i."""
-    dec = _decoder()
-    seen: list[tuple[int, torch.Tensor]] = []
+@pytest.mark.parametrize("recurrence", [True, False])
+def test_recurrence_restarts_from_clip_queries_and_chains_frame_to_frame(recurrence):
+    """§9 item 3: in every layer the frame group entering step 1 is C_i, and the one entering step t + 1 is step
+    t's output S^t (the frame FFN's output); without recurrence every step starts from C_i."""
+    dec = _decoder(IFRTransformerDecoder, "MODEL.IFR.RECURRENCE", str(recurrence))
+    seen: list[torch.Tensor] = []  # frame cross-attention inputs, in call order
+    frame_out: list[torch.Tensor] = []  # S^t, in call order
     clip_out: list[torch.Tensor] = []
-    for i, layer in enumerate(dec.ifr_layers):
-        layer.frame_cross_attn.register_forward_pre_hook(lambda m, args, i=i: seen.append((i, args[0].clone())))
+    for layer in dec.ifr_layers:
+        layer.frame_cross_attn.register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()))
+        layer.frame_ffn.register_forward_hook(lambda m, args, out: frame_out.append(out.clone()))
         layer.register_forward_hook(lambda m, args, out: clip_out.append(out[0].clone()))
     t = 3
     dec(*_features(2, t), num_frames=t)
-    assert len(seen) == dec.num_layers * t
+    assert len(seen) == len(frame_out) == dec.num_layers * t
     for i in range(dec.num_layers):
-        first, second = seen[i * t][1], seen[i * t + 1][1]
         c_i = dec.query_feat.weight[:, None].expand(-1, 2, -1) if i == 0 else clip_out[i - 1]
-        torch.testing.assert_close(first[:N], c_i)  # S^0 = C_i
-        torch.testing.assert_close(first[N:], c_i)  # clip group
-        torch.testing.assert_close(second[N:], c_i)  # the clip group is the same C_i at every step
-        assert not torch.allclose(second[:N], c_i)  # S^1 has moved
+        for step in range(t):
+            x = seen[i * t + step]
+            torch.testing.assert_close(x[N:], c_i)  # the clip group is C_i at every step
+            expected = c_i if step == 0 or not recurrence else frame_out[i * t + step - 1]
+            torch.testing.assert_close(x[:N], expected)
+        assert not torch.allclose(frame_out[i * t], c_i)  # S^1 has moved away from C_i
 
 
 @pytest.mark.parametrize("attend_all", [True, False])
@@ -159,11 +166,39 @@ def test_attention_masks_block_low_probability_and_unblock_empty_rows():
     assert not attn[:, 1].any()  # fully blocked row -> fully open
 
 
-def test_no_masked_attention_and_bad_inputs():
-    dec = _decoder(IFRTransformerDecoder, "MODEL.IFR.ATTN_MASK_SOURCE", "none")
-    assert not dec.masked_attention
-    assert torch.isfinite(dec(*_features(1, 2), num_frames=2)["pred_masks"]).all()
+@pytest.mark.parametrize("cls", [IFRTransformerDecoder, VideoMaskedTransformerDecoder])
+def test_masked_attention_switch(cls):
+    """Queries see the mask features only through the attention masks: with ATTN_MASK_SOURCE none, the class
+    logits do not depend on the mask features at all; with prev_layer they do."""
+    levels, mf = _features(1, 2)
+    other_mf = _features(1, 2, seed=7)[1]
+    off = _decoder(cls, "MODEL.IFR.ATTN_MASK_SOURCE", "none")
+    assert not off.masked_attention
+    torch.testing.assert_close(off(levels, mf, num_frames=2)["pred_logits"],
+                               off(levels, other_mf, num_frames=2)["pred_logits"], rtol=0, atol=1e-12)
+    on = _decoder(cls)
+    assert on.masked_attention
+    diff = on(levels, mf, num_frames=2)["pred_logits"] - on(levels, other_mf, num_frames=2)["pred_logits"]
+    assert diff.abs().max() > 1e-4
+
+
+def test_bad_inputs():
+    dec = _decoder(IFRTransformerDecoder)
     with pytest.raises(ValueError, match="num_frames"):
         dec(*_features(1, 3), num_frames=2)
     with pytest.raises(ValueError, match="ATTN_MASK_SOURCE"):
         _decoder(IFRTransformerDecoder, "MODEL.IFR.ATTN_MASK_SOURCE", "recurrent")
+
+
+def test_focal_prior_probability_bias_init():
+    """FOCAL_PRIOR_PROB p: every focal class logit starts at log(p / (1 - p)); CE and p = 0 keep the Linear init."""
+    dec = _decoder(IFRTransformerDecoder, "MODEL.IFR.FOCAL_PRIOR_PROB", "0.01")
+    torch.testing.assert_close(dec.class_embed.bias, torch.full((K,), math.log(0.01 / 0.99), dtype=torch.float64))
+    scores = dec(*_features(1, 2), num_frames=2)["pred_logits"].sigmoid()
+    assert 0.001 < scores.mean() < 0.05  # near the prior, far below the 0.5 of a zero bias
+    assert dec.class_embed.bias.abs().max() > 4
+    ce = _decoder(IFRTransformerDecoder, "MODEL.IFR.FOCAL_PRIOR_PROB", "0.01", "MODEL.IFR.CLASS_LOSS", "ce")
+    plain = _decoder(IFRTransformerDecoder, "MODEL.IFR.FOCAL_PRIOR_PROB", "0.0")
+    assert ce.class_embed.bias.abs().max() < 1 and plain.class_embed.bias.abs().max() < 1
+    with pytest.raises(ValueError, match="FOCAL_PRIOR_PROB"):
+        _decoder(IFRTransformerDecoder, "MODEL.IFR.FOCAL_PRIOR_PROB", "1.0")

@@ -1,5 +1,5 @@
 """The IFR meta-architecture from the tiny configs: training losses, gradients, causality, inference outputs
-(ifr.md §9 items 5, 11, 15, 16 and the per-method checks of ARCHITECTURE §9)."""
+(paper 003, and the per-method checks of ``docs/architecture.md``)."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +12,7 @@ from ifr_testutils import as_video, build, make_clip
 from projects.ifr import IFR, IFRTransformerDecoder, VideoMaskedTransformerDecoder
 from projects.ifr.targets import clip_targets
 from vidseg.modeling.losses import VideoSetCriterion
-from vidseg.structures.video_instances import decode_mask
+from vidseg.structures.masks import decode_mask
 
 LOSS_NAMES = ("loss_ce", "loss_mask", "loss_dice")
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -166,8 +166,8 @@ def test_clip_mode_holds_one_window_for_a_1000_frame_video(monkeypatch):
     open_frames: list[int] = []
 
     class Recording(meta_arch.ClipTrackAccumulator):
-        def add_window(self, *args, **kwargs):
-            out = super().add_window(*args, **kwargs)
+        def update(self, *args, **kwargs):
+            out = super().update(*args, **kwargs)
             open_frames.append(len({f for tr in self.tracks for f in tr.logit_sum}))
             return out
 

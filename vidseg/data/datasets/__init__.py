@@ -2,6 +2,7 @@
 from vidseg.data.io.errors import DatasetFormatError
 
 from .builtin import builtin_datasets, register_all_builtin
+from .custom import load_vos_folder, register_mots_txt, register_vos_folder, register_ytvis_instances
 from .davis import load_davis
 from .fbms import load_fbms, read_fbms_def
 from .kitti_mots import load_kitti_mots
@@ -21,4 +22,8 @@ __all__ = [
     "load_synthetic",
     "load_ytvis_json",
     "load_ytvos",
+    "load_vos_folder",
+    "register_mots_txt",
+    "register_vos_folder",
+    "register_ytvis_instances",
 ]

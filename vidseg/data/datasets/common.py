@@ -16,8 +16,7 @@ from detectron2.data import MetadataCatalog
 from detectron2.structures import BoxMode
 
 from vidseg.data.io.errors import DatasetFormatError, require_exists
-from vidseg.data.io.rle import masks_to_rles
-from vidseg.structures.video_instances import RLE
+from vidseg.structures.masks import RLE, encode_masks
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,7 +45,7 @@ def list_frames(folder: str | Path, exts: Sequence[str] = IMAGE_EXTS, *, layout:
 
 
 def make_entry(obj_id: int, category_id: int, rle: RLE, bbox: Sequence[float], iscrowd: int = 0) -> dict:
-    """One per-frame object annotation of the video record (ARCHITECTURE §5)."""
+    """One per-frame object annotation of the video record (``docs/architecture.md``)."""
     return {
         "id": int(obj_id),
         "category_id": int(category_id),
@@ -79,7 +78,7 @@ def entries_from_label_map(
     ids = [int(i) for i in present if int(i) not in skip]
     if not ids:
         return []
-    rles = [masks_to_rles((labels == i)[None])[0] for i in ids]
+    rles = [encode_masks((labels == i)[None])[0] for i in ids]
     cats = [0 if category_of is None else category_of[i] for i in ids]
     return entries_from_rles(ids, cats, rles)
 
@@ -87,7 +86,7 @@ def entries_from_label_map(
 def void_rle(labels: np.ndarray) -> RLE | None:
     """RLE of the void (255) pixels of a label map, or ``None`` when there are none."""
     void = labels == VOID_LABEL
-    return masks_to_rles(void[None])[0] if void.any() else None
+    return encode_masks(void[None])[0] if void.any() else None
 
 
 def parallel_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
@@ -99,21 +98,40 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         return list(pool.map(fn, items))
 
 
-def cache_dir() -> Path:
-    """``$VIDSEG_CACHE_DIR`` (default ``~/.cache/vidseg``): parsed records of slow-to-load datasets."""
+NO_CACHE_ENV = "VIDSEG_NO_CACHE"  # set (or ``train_net.py --no-cache``): always parse the dataset files
+
+
+def cache_dir() -> Path | None:
+    """``$VIDSEG_CACHE_DIR`` (default ``~/.cache/vidseg``): parsed records of slow-to-load datasets; None when
+    ``$VIDSEG_NO_CACHE`` is set to anything but ``0``."""
+    if os.environ.get(NO_CACHE_ENV, "") not in ("", "0"):
+        return None
     return Path(os.environ.get("VIDSEG_CACHE_DIR") or Path.home() / ".cache" / "vidseg")
+
+
+def _fingerprint(folder: Path) -> str:
+    """Name, size and mtime of every file in ``folder`` (or of ``folder`` itself when it is a file): a PNG fixed
+    or broken in place changes its size or mtime even when the folder's own mtime stays the same."""
+    if not folder.exists():
+        return f"{folder}:missing;"
+    if not folder.is_dir():
+        st = folder.stat()
+        return f"{folder}:{st.st_size}:{st.st_mtime_ns};"
+    with os.scandir(folder) as it:  # sub-folders by mtime (files added to or removed from them)
+        entries = sorted((e.name, e.stat().st_size if e.is_file() else -1, e.stat().st_mtime_ns) for e in it)
+    return f"{folder}:" + ",".join(f"{n}/{size}/{mtime}" for n, size, mtime in entries) + ";"
 
 
 def cached_records(
     cache: Path | None, *, key: str, watch: Sequence[Path], build: Callable[[], list[dict]]
 ) -> list[dict]:
-    """``build()`` memoised in ``cache`` (None = no cache) under ``key`` plus the mtimes of the ``watch``
-    folders (adding, removing or renaming a file there changes its mtime and invalidates the entry)."""
+    """``build()`` memoised in ``cache`` (None = no cache) under ``key`` plus the name, size and mtime of every
+    file in the ``watch`` folders (adding, removing, replacing or editing a file invalidates the entry)."""
     if cache is None:
         return build()
     h = hashlib.sha1(key.encode())
     for d in watch:
-        h.update(f"{d}:{d.stat().st_mtime_ns if d.exists() else 'missing'};".encode())
+        h.update(_fingerprint(Path(d)).encode())
     path = cache / f"records_{h.hexdigest()[:20]}.pkl"
     if path.is_file():
         try:

@@ -7,7 +7,12 @@ Layout under ``root``::
     ImageSets/<year>/<split>.txt              one sequence name per line
                                               (DAVIS-2016 package: ImageSets/480p/<split>.txt with path pairs)
 
-DAVIS 2016 is binary: every non-zero pixel (255 in the DAVIS-2016 package) belongs to object 1.
+The two packages differ and are told apart by the PNG mode:
+
+- DAVIS-2017 package (palette ``P`` PNGs): 0 background, k object k, 255 void. The 2016 task (binary) merges
+  objects 1..254 into object 1; void stays void (``ignore``), never foreground.
+- DAVIS-2016 package (grey ``L`` PNGs, 0 / 255; split lists ``ImageSets/480p/<split>.txt``): every non-zero
+  pixel is the one object (id 1), there is no void; the ``_instance`` variant loads that one object too.
 """
 from __future__ import annotations
 
@@ -17,9 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from vidseg.data.io.errors import DatasetFormatError, require_exists
-from vidseg.data.io.png import read_indexed_png
+from vidseg.data.io.png import png_mode, read_indexed_png
 
 from .common import (
+    VOID_LABEL,
     cached_records,
     dataset_has_gt,
     entries_from_label_map,
@@ -106,7 +112,7 @@ def load_davis(
 
     watch = [root / sub / resolution / s for s in seqs for sub in ("JPEGImages", "Annotations")]
     watch += [] if flow_root is None else [Path(flow_root)]
-    key = f"davis:v1:{root.resolve()}:{year}:{split}:{resolution}:{is_binary}:{require_annotations}:{flow_root}"
+    key = f"davis:v2:{root.resolve()}:{year}:{split}:{resolution}:{is_binary}:{require_annotations}:{flow_root}"
     key += f":{late_objects}"
     records = cached_records(cache, key=key, watch=watch, build=lambda: parallel_map(one, seqs))
     logger.info("Loaded %d DAVIS %s %s sequences from %s", len(records), year, split, root)
@@ -129,7 +135,8 @@ def png_sequence_record(
         frames: sorted frame files.
         ann_dir: folder of ``<frame stem>.png`` label maps.
         require_all: every frame must have a PNG; else frames without one are not annotated (``None``).
-        binary: every non-zero pixel is object 1 (DAVIS 2016).
+        binary: every object pixel is object 1 (DAVIS 2016); void (255) of indexed PNGs stays void. Grey ('L')
+            PNGs (DAVIS-2016 package) always load as one object (every non-zero pixel), without void.
         flow_dir: optional folder of ``<frame stem>.flo``.
         first_frame_only: ``vos_init`` holds only the first annotated frame's objects (DAVIS protocol).
     """
@@ -147,6 +154,7 @@ def png_sequence_record(
         )
     annotations: list[list[dict] | None] = []
     ignore = []
+    grey_masks = bool(pngs) and png_mode(next(iter(pngs.values()))) == "L"
     height = width = None
     for f in frames:
         if f.stem not in pngs:
@@ -154,14 +162,16 @@ def png_sequence_record(
             ignore.append(None)
             continue
         labels = read_indexed_png(pngs[f.stem])
+        if grey_masks:  # DAVIS-2016 package: 0 / 255 grey masks, 255 = the object, no void
+            labels = (labels > 0).astype(np.uint8)
         if height is None:
             height, width = labels.shape
         elif labels.shape != (height, width):
             raise DatasetFormatError(
                 pngs[f.stem], f"size {labels.shape} differs from {(height, width)} of the sequence"
             )
-        if binary:  # DAVIS 2016 masks are 0/255: every non-zero pixel is the one object
-            labels = (labels > 0).astype(np.uint8)
+        if binary:  # the DAVIS-2016 task on indexed masks: objects 1..254 are the one object, void stays void
+            labels = np.where(labels == VOID_LABEL, labels, np.minimum(labels, 1)).astype(np.uint8)
         annotations.append(entries_from_label_map(labels))
         ignore.append(void_rle(labels))
     if height is None:

@@ -6,9 +6,37 @@ Layout under ``root`` (``datasets/FBMS``)::
     <Trainingset|Testset>/<seq>/GroundTruth/<seq>Def.dat  definition file (below)
     <Trainingset|Testset>/<seq>/GroundTruth/*.ppm|pgm|png region maps of the annotated frames
 
-``Def.dat`` lists the region colours (region 0 = background; colour = R*65536 + G*256 + B for ``.ppm``, the
-grey value for ``.pgm``), a confusion-penalty matrix, the number of frames and, per annotated frame, its
-number and GT file name. Objects are the non-background regions (class-agnostic, id = region index).
+``Def.dat`` (layout below) lists the region colours (region 0 = background; colour = R*65536 + G*256 + B for a
+``.ppm``, the grey value itself for a ``.pgm``, as the official evaluation reads them), a confusion-penalty
+matrix, the number of frames and, per annotated frame, its number and GT file name. Objects are the
+non-background regions (class-agnostic, id = region index)::
+
+    Ground truth definition file; do not change!
+
+    Total number of regions:
+    3
+    Scale of region 0:
+    0
+    Scale of region 1:
+    16711680
+    ...
+    Confusion penality matrix:
+    0 1 1
+    ...
+    Total number of frames in this shot:
+    20
+    Total number of labeled frames for this shot:
+    4
+    Frame number:
+    0
+    File name:
+    cars1_01.ppm
+    Input file name:
+    cars1_01.jpg
+    ...
+
+A bare colour line without its ``Scale of region k:`` label is accepted too. A folder holding a frame in two
+formats (``cars1_01.ppm`` and ``cars1_01.jpg``) lists it once (``.jpg`` preferred).
 """
 from __future__ import annotations
 
@@ -26,7 +54,7 @@ from .common import entries_from_label_map, flow_file_names, list_frames, set_me
 logger = logging.getLogger(__name__)
 
 LAYOUT = "FBMS/<Trainingset|Testset>/<seq>/{frames, GroundTruth/<seq>Def.dat + region maps}"
-GREY_TO_RGB_CODE = 65793  # 256**2 + 256 + 1: a grey value g as the RGB colour code (g, g, g)
+FRAME_EXT_PREFERENCE = (".jpg", ".jpeg", ".png", ".ppm", ".bmp")
 
 
 @dataclass(kw_only=True)
@@ -52,6 +80,9 @@ class _Lines:
         self.i += 1
         return self.lines[self.i - 1]
 
+    def peek(self) -> str:
+        return self.lines[self.i] if self.i < len(self.lines) else ""
+
     def label(self, prefix: str) -> None:
         line = self.next(f"'{prefix}'")
         if not line.lower().startswith(prefix.lower()):
@@ -73,7 +104,11 @@ def read_fbms_def(def_file: str | Path) -> FBMSGroundTruth:
     lines.label("Ground truth definition file")
     lines.label("Total number of regions")
     num_regions = lines.integer("number of regions")
-    colors = [lines.integer(f"colour of region {r}") for r in range(num_regions)]
+    colors = []
+    for r in range(num_regions):
+        if lines.peek().lower().startswith("scale of region"):
+            lines.next(f"'Scale of region {r}:'")
+        colors.append(lines.integer(f"colour of region {r}"))
     lines.label("Confusion penality matrix")
     for r in range(num_regions):
         lines.next(f"confusion matrix row {r}")
@@ -95,12 +130,12 @@ def read_fbms_def(def_file: str | Path) -> FBMSGroundTruth:
 def write_fbms_def(
     def_file: str | Path, *, colors: list[int], num_frames: int, frames: list[tuple[int, str, str]]
 ) -> None:
-    """Write a ``Def.dat``: ``frames`` = [(frame index, GT file name, input frame name)]."""
+    """Write a ``Def.dat`` in the official layout: ``frames`` = [(frame index, GT file name, input frame name)]."""
     r = len(colors)
-    out = ["Ground truth definition file; do not change!", "", "Total number of regions:", str(r), ""]
-    for c in colors:
-        out += [str(c), ""]
-    out += ["Confusion penality matrix"]
+    out = ["Ground truth definition file; do not change!", "", "Total number of regions:", str(r)]
+    for k, c in enumerate(colors):
+        out += [f"Scale of region {k}:", str(c)]
+    out += ["", "Confusion penality matrix:"]
     out += [" ".join("0" if i == j else "1" for j in range(r)) for i in range(r)]
     out += ["", "Total number of frames in this shot:", str(num_frames)]
     out += ["Total number of labeled frames for this shot:", str(len(frames))]
@@ -119,15 +154,25 @@ def read_fbms_regions(gt_file: Path, colors: list[int]) -> np.ndarray:
             arr = np.asarray(img.convert("RGB") if img.mode not in ("L", "I", "I;16") else img).astype(np.int64)
     except (OSError, SyntaxError, ValueError) as e:
         raise DatasetFormatError(gt_file, f"cannot read ground-truth image ({e})", expected="a .ppm/.pgm/.png") from e
-    if arr.ndim == 3:
-        codes = arr[..., 0] * 65536 + arr[..., 1] * 256 + arr[..., 2]
-    else:
-        codes = arr * GREY_TO_RGB_CODE if max(colors, default=0) > 255 else arr
+    # .ppm / colour images: R*65536 + G*256 + B; .pgm / grey images: the grey value itself (the official rule)
+    codes = arr[..., 0] * 65536 + arr[..., 1] * 256 + arr[..., 2] if arr.ndim == 3 else arr
     regions = np.zeros(codes.shape, dtype=np.int32)
     for r, c in enumerate(colors):
         if r > 0:
             regions[codes == c] = r
     return regions
+
+
+def unique_stems(frames: list[Path]) -> list[Path]:
+    """One file per frame stem (a frame stored as ``.ppm`` and ``.jpg`` counts once; ``.jpg`` preferred)."""
+    best: dict[str, Path] = {}
+    rank = {e: i for i, e in enumerate(FRAME_EXT_PREFERENCE)}
+    for f in frames:
+        old = best.get(f.stem)
+        if old is None or rank.get(f.suffix.lower(), 99) < rank.get(old.suffix.lower(), 99):
+            best[f.stem] = f
+    keep = set(best.values())
+    return [f for f in frames if f in keep]
 
 
 def load_fbms(
@@ -142,7 +187,7 @@ def load_fbms(
     set_metadata(dataset_name, thing_classes=["object"], thing_dataset_id_to_contiguous_id={1: 0})
     records = []
     for seq_dir in sorted(d for d in split_dir.iterdir() if d.is_dir()):
-        frames = list_frames(seq_dir, layout=LAYOUT)
+        frames = unique_stems(list_frames(seq_dir, layout=LAYOUT))
         gt_dir = require_exists(seq_dir / "GroundTruth", what="FBMS GroundTruth folder", layout=LAYOUT)
         def_file = gt_dir / f"{seq_dir.name}Def.dat"
         if not def_file.is_file():

@@ -13,10 +13,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import pycocotools.mask as mask_util
-
 from vidseg.data.io.errors import DatasetFormatError, require_exists
 from vidseg.data.io.kitti_mots import read_kitti_mots_txt
+from vidseg.structures.masks import merge
 
 from .common import entries_from_rles, flow_file_names, list_frames, set_metadata
 
@@ -80,8 +79,7 @@ def load_kitti_mots(
                     raise DatasetFormatError(txt, f"frame {t} obj {obj_id}: class {class_id}", expected="1, 2 or 10")
             annotations[t] = entries_from_rles(ids, cats, rles)
             if ignores:
-                merged = mask_util.merge([{"size": r["size"], "counts": r["counts"].encode("ascii")} for r in ignores])
-                ignore[t] = {"size": list(size), "counts": merged["counts"].decode("ascii")}
+                ignore[t] = merge(ignores)
         if size is None:
             raise DatasetFormatError(txt, "no annotation lines", expected="at least one object")
         record = {

@@ -1,4 +1,4 @@
-"""YouTube-VIS 2019 / 2021 and OVIS (same json format) -> video records (ARCHITECTURE §5).
+"""YouTube-VIS 2019 / 2021 and OVIS (same json format) -> video records (``docs/architecture.md``).
 
 json: ``{"videos": [{id, file_names[T], height, width, length}], "categories": [{id, name}],
 "annotations": [{id, video_id, category_id, segmentations[T] (RLE / polygons / null), iscrowd}]}``;
@@ -14,10 +14,9 @@ from pathlib import Path
 import pycocotools.mask as mask_util
 
 from vidseg.data.io.errors import DatasetFormatError, require_exists
-from vidseg.data.io.rle import to_compressed_rle, uncompressed_to_rles
-from vidseg.structures.video_instances import RLE
 
 from .common import dataset_has_gt, entries_from_rles, flow_file_names, set_metadata
+from vidseg.structures.masks import RLE, segm_to_rle, uncompressed_to_rles, validate_rle
 
 logger = logging.getLogger(__name__)
 
@@ -62,13 +61,18 @@ def _segmentations_to_rles(
                         json_file,
                         f"annotation {ann.get('id')} frame {t}: RLE size {seg.get('size')} != video size {[h, w]}",
                     )
+                try:
+                    validate_rle(seg, where=f"annotation {ann.get('id')} of video {video['id']} frame {t}")
+                except ValueError as e:
+                    raise DatasetFormatError(json_file, str(e), expected="RLE runs summing to height*width") from None
                 pending.append(seg)
                 slots.append((a_i, t))
             elif seg is not None:
                 try:
-                    row[t] = to_compressed_rle(seg, h, w)
+                    row[t] = segm_to_rle(seg, h, w)
                 except ValueError as e:
-                    raise DatasetFormatError(json_file, f"annotation {ann.get('id')} frame {t}: {e}") from e
+                    raise DatasetFormatError(
+                        json_file, f"annotation {ann.get('id')} of video {video['id']} frame {t}: {e}") from None
         out.append(row)
     for (a_i, t), rle in zip(slots, uncompressed_to_rles(pending, h, w)):
         out[a_i][t] = rle
@@ -109,7 +113,9 @@ def load_ytvis_json(
         flow_root: optional; ``<flow_root>/<video folder>/<frame stem>.flo`` adds ``flow_file_names``.
 
     Returns:
-        One record per video: ``video_id, file_names[T], height, width, length, annotations[T]``.
+        One record per video: ``video_id, file_names[T], height, width, length, annotations[T]`` (objects with
+        an empty mask on a frame are absent there) and, with annotations, ``gt_tracks`` (every annotated track in
+        json order with its ``id, category_id, iscrowd, area``; what the YouTube-VIS evaluation scores).
     """
     json_file, image_root = Path(json_file), Path(image_root)
     data = _read_json(json_file)
@@ -134,6 +140,11 @@ def load_ytvis_json(
             raise DatasetFormatError(json_file, f"annotation {str(ann)[:60]!r} lacks id/video_id/category_id",
                                      expected=LAYOUT)
         anns_by_video[ann["video_id"]].append(ann)
+    known = {v.get("id") for v in data["videos"] if isinstance(v, dict)}
+    orphans = sorted((v for v in anns_by_video if v not in known), key=str)
+    if orphans:
+        logger.warning("%s: %d annotations name %d video_id(s) not in 'videos' (e.g. %s); they are ignored", json_file,
+                       sum(len(anns_by_video[v]) for v in orphans), len(orphans), orphans[0])
 
     records = []
     for video in data["videos"]:
@@ -160,6 +171,7 @@ def load_ytvis_json(
                     if rle is not None:
                         per_frame[t].append((ann["id"], id_map[int(ann["category_id"])], rle, ann.get("iscrowd", 0)))
             record["annotations"] = [_frame_entries(objs) for objs in per_frame]
+            record["gt_tracks"] = [_track_info(ann, id_map) for ann in anns]
         if flow_root is not None:
             flows = flow_file_names(Path(flow_root) / Path(video["file_names"][0]).parent, file_names)
             if flows is not None:
@@ -167,6 +179,19 @@ def load_ytvis_json(
         records.append(record)
     logger.info("Loaded %d videos from %s", len(records), json_file)
     return records
+
+
+def _track_info(ann: dict, id_map: dict[int, int]) -> dict:
+    """Every annotated track of a video, in json order, for the evaluation (the official evaluator keeps tracks
+    whose frames are all empty or null as unmatchable ground truth); ``area`` is the official ``avg_area`` from
+    the json's ``areas`` (mean of its non-zero, non-null entries) or ``None`` when the json has none."""
+    areas = ann.get("areas")
+    area = None
+    if isinstance(areas, list):
+        nz = [float(a) for a in areas if a]
+        area = sum(nz) / len(nz) if nz else 0.0
+    return {"id": ann["id"], "category_id": id_map[int(ann["category_id"])], "iscrowd": int(ann.get("iscrowd", 0)),
+            "area": area}
 
 
 def _frame_entries(objs: list[tuple[int, int, RLE, int]]) -> list[dict]:

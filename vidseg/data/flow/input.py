@@ -8,7 +8,7 @@ from detectron2.data import transforms as T
 
 from .encoding import FlowEncoder
 from .estimate import FlowSource
-from .io import read_flow_file
+from .io import read_record_flow
 
 __all__ = ["FlowInput"]
 
@@ -45,9 +45,6 @@ class FlowInput:
             return None
         if transformed is not None and self.encoder.resize_mode == "raw" and self.encoder.flip_mode == "correct":
             return self.encoder.encode_tensor(transformed)
-        raw = read_flow_file(names[t])
-        size = (int(record["height"]), int(record["width"]))
-        if raw.shape[:2] != size:
-            raise ValueError(f"{names[t]}: flow is {raw.shape[1]}x{raw.shape[0]} but the frame is {size[1]}x{size[0]}")
+        raw = read_record_flow(record, t)
         enc = self.encoder.encode_transformed(raw, transforms)
         return torch.from_numpy(np.ascontiguousarray(enc.transpose(2, 0, 1)))

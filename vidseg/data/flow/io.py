@@ -9,7 +9,7 @@ import numpy as np
 from vidseg.data.io.errors import DatasetFormatError
 from vidseg.data.io.flo import read_flo, write_flo
 
-__all__ = ["FLOW_SUFFIXES", "read_flow_file", "read_pfm", "write_flo", "read_flo"]
+__all__ = ["FLOW_SUFFIXES", "read_flow_file", "read_record_flow", "read_pfm", "write_flo", "read_flo"]
 
 FLOW_SUFFIXES = (".flo", ".npy", ".pfm")
 
@@ -61,3 +61,16 @@ def read_flow_file(path: str | Path) -> np.ndarray:
     if flow.ndim != 3 or flow.shape[2] != 2:
         raise DatasetFormatError(p, f"flow array has shape {flow.shape}", expected="H×W×2 (u, v)")
     return np.ascontiguousarray(flow, dtype=np.float32)
+
+
+def read_record_flow(record: dict, t: int) -> np.ndarray:
+    """``record["flow_file_names"][t]`` read and checked against the record's frame size (``DatasetFormatError``
+    naming the flow file, the frame and both sizes otherwise)."""
+    name = record["flow_file_names"][t]
+    flow = read_flow_file(name)
+    size = (int(record["height"]), int(record["width"]))
+    if flow.shape[:2] != size:
+        frame = record.get("file_names", [None] * (t + 1))[t]
+        raise DatasetFormatError(name, f"flow is {flow.shape[1]}x{flow.shape[0]} but frame {frame} is "
+                                 f"{size[1]}x{size[0]}", expected="flow files of the frame size")
+    return flow

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vidseg.structures.masks import to_json_rle, validate_rle
+
 from .errors import DatasetFormatError
 
 MOTSEntry = tuple[int, int, dict]  # (obj_id, class_id, RLE {"size": [H, W], "counts": str})
@@ -35,7 +37,12 @@ def read_kitti_mots_txt(path: str | Path) -> dict[int, list[MOTSEntry]]:
             raise DatasetFormatError(
                 f"{p}:{lineno}", f"non-integer field ({e})", expected="5 integers then an RLE"
             ) from e
-        out.setdefault(frame, []).append((obj_id, class_id, {"size": [h, w], "counts": fields[5]}))
+        rle = {"size": [h, w], "counts": fields[5]}
+        try:
+            validate_rle(rle, where=f"frame {frame} object {obj_id}")
+        except ValueError as e:
+            raise DatasetFormatError(f"{p}:{lineno}", str(e), expected="a COCO RLE of height*width pixels") from None
+        out.setdefault(frame, []).append((obj_id, class_id, rle))
     return out
 
 
@@ -44,11 +51,8 @@ def write_kitti_mots_txt(path: str | Path, frames: dict[int, list[MOTSEntry]]) -
     lines = []
     for frame in sorted(frames):
         for obj_id, class_id, rle in frames[frame]:
+            rle = to_json_rle(rle)
             counts = rle["counts"]
-            if isinstance(counts, bytes):
-                counts = counts.decode("ascii")
-            if not isinstance(counts, str):
-                raise ValueError(f"write_kitti_mots_txt({path}): frame {frame} obj {obj_id} needs a compressed RLE")
             h, w = rle["size"]
             lines.append(f"{int(frame)} {int(obj_id)} {int(class_id)} {int(h)} {int(w)} {counts}\n")
     p = Path(path)

@@ -1,6 +1,6 @@
 """Helpers shared by the vidseg mappers: frame sampling and reading, per-clip object tables, ``Instances``.
 
-Model-input contract (ARCHITECTURE.md §5): every frame's ``Instances`` holds the SAME K objects of the clip in
+Model-input contract (``docs/architecture.md``): every frame's ``Instances`` holds the SAME K objects of the clip in
 the same order; ``gt_ids`` is -1 (and the mask/box zero) where an object is absent in that frame.
 """
 from __future__ import annotations
@@ -13,10 +13,9 @@ from detectron2.data import transforms as T
 from detectron2.structures import BitMasks, Instances
 
 from vidseg.data.io.image import read_image
-from vidseg.data.io.rle import to_compressed_rle
-from vidseg.structures.video_instances import decode_mask
 
 from ..transforms import ClipAugmentation
+from vidseg.structures.masks import decode_mask, segm_to_rle
 
 
 def record_name(record: dict) -> str:
@@ -90,7 +89,7 @@ def decode_segmentation(anno: dict, height: int, width: int, where: str) -> np.n
     if "segmentation" not in anno:
         raise ValueError(f"{where}: annotation of object {anno.get('id', '?')} has no 'segmentation'")
     try:
-        rle = to_compressed_rle(anno["segmentation"], height, width)
+        rle = segm_to_rle(anno["segmentation"], height, width)
     except ValueError as e:
         raise ValueError(f"{where}: object {anno.get('id', '?')}: {e}") from e
     if rle is None:

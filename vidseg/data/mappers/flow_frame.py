@@ -6,7 +6,8 @@ import torch
 from detectron2.config import CfgNode, configurable
 from detectron2.data import transforms as T
 
-from vidseg.data.flow import FlowInput, read_flow_file
+from vidseg.data.flow import FlowInput
+from vidseg.data.flow.io import read_record_flow
 from vidseg.registry import MAPPER_REGISTRY
 
 from ..transforms import ClipAugmentation, apply_flow
@@ -19,12 +20,7 @@ def read_flow(record: dict, t: int, transforms: T.Transform) -> torch.Tensor | N
     names = record.get("flow_file_names")
     if names is None or names[t] is None:
         return None
-    flow = read_flow_file(names[t])
-    size = (int(record["height"]), int(record["width"]))
-    if flow.shape[:2] != size:
-        raise ValueError(
-            f"{names[t]}: flow is {flow.shape[1]}x{flow.shape[0]} but the frame is {size[1]}x{size[0]}"
-        )
+    flow = read_record_flow(record, t)
     return torch.from_numpy(np.ascontiguousarray(apply_flow(transforms, flow).transpose(2, 0, 1)))
 
 

@@ -1,4 +1,4 @@
-"""``VideoHungarianMatcher``: one-to-one assignment of video queries to video targets (Mask2Former-VIS, ifr.md §3.2).
+"""``VideoHungarianMatcher``: one-to-one assignment of video queries to video targets (Mask2Former-VIS, paper 003).
 
 Cost[q, j] = -w_class · p_q(c_j) + w_mask · BCE_pts(m_q, m_j) + w_dice · Dice_pts(m_q, m_j), where the masks of
 all T frames are compared at one set of random points shared by every query, target and frame of the clip.
@@ -12,6 +12,14 @@ from torch import nn
 from ..losses.criterion import CLASS_LOSSES
 from ..losses.functional import pairwise_dice, pairwise_sigmoid_ce
 from ..losses.points import point_sample
+
+
+def class_probabilities(logits: torch.Tensor, class_loss: str) -> torch.Tensor:
+    """(N, K') logits -> (N, K) probabilities of the real classes: softmax without the no-object column for ``ce``,
+    sigmoid for ``focal``."""
+    if class_loss == "ce":
+        return logits.float().softmax(-1)[:, :-1]
+    return logits.float().sigmoid()
 
 
 class VideoHungarianMatcher(nn.Module):
@@ -44,10 +52,8 @@ class VideoHungarianMatcher(nn.Module):
         self.class_loss = class_loss
 
     def class_probs(self, logits: torch.Tensor) -> torch.Tensor:
-        """(N, K') logits -> (N, K) probabilities of the real classes (softmax for ``ce``, sigmoid for ``focal``)."""
-        if self.class_loss == "ce":
-            return logits.float().softmax(-1)[:, :-1]
-        return logits.float().sigmoid()
+        """(N, K') logits -> (N, K) probabilities of the real classes (see :func:`class_probabilities`)."""
+        return class_probabilities(logits, self.class_loss)
 
     @torch.no_grad()
     def cost_matrix(
@@ -96,6 +102,11 @@ class VideoHungarianMatcher(nn.Module):
                     f"{tuple(tgt_masks.shape)} (expected M×T×H×W)"
                 )
             cost = self.cost_matrix(logits[b], masks[b], labels, tgt_masks.to(masks.device))
+            if not bool(torch.isfinite(cost).all()):
+                bad = [n for n, t in (("pred_logits", logits[b]), ("pred_masks", masks[b]))
+                       if not bool(torch.isfinite(t).all())]
+                raise FloatingPointError(f"VideoHungarianMatcher: matching cost of clip {b} is NaN/Inf (non-finite "
+                                         f"{', '.join(bad) or 'cost terms'}): the model diverged")
             rows, cols = linear_sum_assignment(cost.cpu().numpy())
             indices.append((torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(cols, dtype=torch.int64)))
         return indices

@@ -20,7 +20,8 @@ from ..ytvis import load_ytvis_json
 from .render import SynthVideo, render_video
 from .writers import write_davis, write_fbms, write_kitti_mots, write_ytvis
 
-VERSION = "v2"  # bump whenever rendering or writing changes, so cached trees are regenerated
+VERSION = "v3"  # bump whenever rendering or writing changes, so cached trees are regenerated
+SEED_TAG = "v2"  # part of the random seeds: changing it changes the videos themselves
 DONE = "DONE"
 TASKS = ("vis", "vos", "moseg", "mots")
 SPLITS = ("train", "val")
@@ -70,7 +71,7 @@ def render_split(task: str, split: str, preset: str) -> list[SynthVideo]:
         raise ValueError(f"synthetic data: unknown task/split/preset {task!r}/{split!r}/{preset!r}; "
                          f"expected one of {TASKS} / {SPLITS} / {tuple(PRESETS)}")
     p = PRESETS[preset]
-    base = (zlib.crc32(f"{VERSION}/{task}".encode()), SPLITS.index(split))
+    base = (zlib.crc32(f"{SEED_TAG}/{task}".encode()), SPLITS.index(split))
     return [
         render_video(
             base + (i,), num_frames=p.num_frames, height=p.height, width=p.width,

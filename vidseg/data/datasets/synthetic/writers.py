@@ -11,10 +11,10 @@ from PIL import Image
 from vidseg.data.io.flo import write_flo
 from vidseg.data.io.kitti_mots import write_kitti_mots_txt
 from vidseg.data.io.png import davis_palette, write_indexed_png
-from vidseg.data.io.rle import masks_to_rles
 
 from ..fbms import write_fbms_def
 from .render import CLASS_NAMES, SynthVideo
+from vidseg.structures.masks import encode_masks
 
 JPEG_QUALITY = 92
 
@@ -104,7 +104,8 @@ def fbms_color(region: int) -> int:
 
 
 def write_fbms(out: Path, videos: list[SynthVideo], *, split_dir: str, every: int) -> None:
-    """FBMS layout under ``<out>/<split_dir>/seqXXX`` with GT (RGB region-map PNGs, movers only, class-agnostic)
+    """FBMS layout under ``<out>/<split_dir>/seqXXX`` with GT (RGB ``.ppm`` region maps and a ``Def.dat`` in the
+    official layout, movers only, class-agnostic)
     on every ``every``-th frame and the flow under ``<out>/flow/seqXXX``."""
     pal = davis_palette()
     for i, v in enumerate(videos):
@@ -117,8 +118,8 @@ def write_fbms(out: Path, videos: list[SynthVideo], *, split_dir: str, every: in
         (seq_dir / "GroundTruth").mkdir(parents=True, exist_ok=True)
         listed = []
         for j in range(0, t, every):
-            gt_name = f"{stems[j]}_gt.png"
-            Image.fromarray(pal[label_map(v, j)]).save(seq_dir / "GroundTruth" / gt_name, compress_level=1)
+            gt_name = f"{stems[j]}_gt.ppm"  # RGB region maps as the FBMS package ships them
+            Image.fromarray(pal[label_map(v, j)]).save(seq_dir / "GroundTruth" / gt_name)
             listed.append((j, gt_name, f"{stems[j]}.jpg"))
         colors = [fbms_color(r) for r in range(len(v.classes) + 1)]
         write_fbms_def(seq_dir / "GroundTruth" / f"{seq}Def.dat", colors=colors, num_frames=t, frames=listed)
@@ -137,10 +138,10 @@ def write_kitti_mots(out: Path, videos: list[SynthVideo]) -> None:
         for j in range(v.frames.shape[0]):
             write_frame(out / "training" / "image_02" / seq / f"{j:06d}.png", v.frames[j])
             present = [k for k in range(len(v.classes)) if v.masks[k, j].any()]
-            rles = masks_to_rles(v.masks[present, j]) if present else []
+            rles = encode_masks(v.masks[present, j]) if present else []
             entries = [((v.classes[k] + 1) * 1000 + k + 1, v.classes[k] + 1, r) for k, r in zip(present, rles)]
             if v.distractor_masks[j].any():
-                entries.append((10000, 10, masks_to_rles(v.distractor_masks[j][None])[0]))
+                entries.append((10000, 10, encode_masks(v.distractor_masks[j][None])[0]))
             if entries:
                 frames[j] = entries
         write_kitti_mots_txt(out / "instances_txt" / f"{seq}.txt", frames)
