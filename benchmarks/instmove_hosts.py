@@ -15,8 +15,8 @@ Priors: none, copy_last, linear, instmove (a checkpoint of ``configs/instmove/sy
 are padded / resized by the prior). Metrics: identity switches, IDF1, MOTA (vidseg's consistency counts, box IoU
 ≥ 0.5 on visible masks), summed over the videos.
 
-    python train_net.py --config-file configs/instmove/synthetic.yaml OUTPUT_DIR output/instmove/synthetic
-    python benchmarks/instmove_hosts.py --weights output/instmove/synthetic/model_final.pth --videos 30
+    python benchmarks/instmove_hosts.py --train-iterations 300 --videos 30     # trains the prior first
+    python benchmarks/instmove_hosts.py --weights output/instmove/synthetic/model_final.pth   # or a train_net run
 """
 from __future__ import annotations
 
@@ -122,12 +122,26 @@ def run_query_tracker(dets, prior, weight, rng):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--weights", required=True, help="InstMove checkpoint trained with configs/instmove/synthetic.yaml")
+    ap.add_argument("--weights", default="", help="InstMove checkpoint of configs/instmove/synthetic.yaml; empty: "
+                    "train that model here for --train-iterations two-step iterations (seed 0, learning-test recipe)")
+    ap.add_argument("--train-iterations", type=int, default=300)
     ap.add_argument("--videos", type=int, default=30)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     args = ap.parse_args()
     torch.set_num_threads(1)
     cfg = load_config(str(ROOT / "configs" / "instmove" / "synthetic.yaml"))
+    if not args.weights:
+        import tempfile
+
+        from projects.instmove.model import InstMoveNet
+        from projects.instmove.synthetic import train_on_synthetic
+
+        torch.manual_seed(0)
+        net = InstMoveNet(cfg)
+        train_on_synthetic(net, iterations=args.train_iterations, seed=0, step2_trainable="all_but_memory")
+        args.weights = str(Path(tempfile.mkdtemp()) / "instmove_synthetic.pth")
+        torch.save({"model": net.state_dict()}, args.weights)
+        print(f"trained the reduced InstMove for {args.train_iterations} iterations -> {args.weights}", flush=True)
     cfg.MODEL.INSTMOVE.WEIGHTS = args.weights
     priors = {}
     for name in PRIORS:
