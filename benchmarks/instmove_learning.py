@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""InstMove learning test (spec instmove.md §9.3), on CPU: the reduced model (canvas 32, ~0.5 M parameters, no
+"""InstMove learning test (InstMove README), on CPU: the reduced model (canvas 32, ~0.5 M parameters, no
 image encoder) trained with the two-step schedule on the synthetic generator of §9.2 (occlusion bands, fast
 motion), then mean IoU on the fixed evaluation set (seed 123, 100 samples for each n ∈ {2, 3, 4}) against the
 copy-last and linear-extrapolation baselines measured on the same set in the same run.

@@ -26,7 +26,7 @@ def add_instmove_config(cfg: CN) -> None:
     im.GATE_HIDDEN = 16
     im.EMBEDDER_CHANNELS = (256, 128)  # two stride-2 transposed convs after the bank; last = LSTM_CHANNELS
     im.DECODER_CHANNELS = (256, 128, 64, 64)  # stride-4 block, stride-2 block, two transposed convs
-    im.DECODER_BLOCK = "residual"  # "residual" (official RB) | "conv" (3×3 conv + ReLU, spec §9 reduced model)
+    im.DECODER_BLOCK = "residual"  # "residual" (official RB) | "conv" (3×3 conv + ReLU, InstMove README reduced model)
     im.IMAGE_ENCODER = "trainable"  # "trainable" | "frozen" | "none" (paper Tab. 7)
     im.IMAGE_ENCODER_WEIGHTS = ""  # local torchvision ResNet-50 state dict; "" = random init (no downloads)
     im.MASK_THRESHOLD = 0.5  # sigmoid probability of a predicted pixel
@@ -39,12 +39,12 @@ def add_instmove_config(cfg: CN) -> None:
     im.LOSS.DICE_WEIGHT = 5.0
     im.LOSS.FOCAL_ALPHA = 0.25
     im.LOSS.FOCAL_GAMMA = 2.0
-    # ---- use as a motion prior (MODEL.MOTION_PRIOR.NAME "instmove"; spec §5)
+    # ---- use as a motion prior (MODEL.MOTION_PRIOR.NAME "instmove"; InstMove README)
     im.WEIGHTS = ""  # trained InstMove checkpoint (ours or the official layout, converted on load)
     im.INFER_WINDOWS = ((2, 2), (4, 4))  # (from history length, use this many masks): official schedule
     im.TOPK = 20  # only the top-k tracks (by score, when the host gives one) are predicted
     im.DEVICE = ""  # "" = MODEL.DEVICE
-    inp = im.DATA = CN()  # spec §10's INPUT.INSTMOVE.* (kept inside MODEL.INSTMOVE: one namespace per method)
+    inp = im.DATA = CN()  # InstMove README's INPUT.INSTMOVE.* (kept inside MODEL.INSTMOVE: one namespace per method)
     inp.CLIP_LENGTH_RANGE = (3, 5)  # inputs + target (appendix A)
     inp.FRAME_STRIDE = 1
     inp.RANDOM_FLIP = True

@@ -25,8 +25,9 @@ from typing import Mapping
 import torch
 
 from vidseg.checkpoint import load_state_dict_file
+from vidseg.registry import CHECKPOINT_CONVERTER_REGISTRY, register_as
 
-__all__ = ["is_official_instmove", "official_to_vidseg", "load_instmove_weights"]
+__all__ = ["convert_official_instmove", "is_official_instmove", "official_to_vidseg", "load_instmove_weights"]
 
 _MOTION_CONV_INDEX = {0: 0, 3: 1, 6: 2, 8: 3, 11: 4, 13: 5}
 _RULES: list[tuple[str, object]] = [
@@ -107,3 +108,20 @@ def load_instmove_weights(net: torch.nn.Module, path: str, *, key: str = "MODEL.
         raise ValueError(f"{key}: {path} does not fit the InstMove network of this config (shapes {wrong[:2]}, "
                          f"missing {missing[:3]}, unexpected {unexpected[:3]}); check the MODEL.INSTMOVE widths")
     net.load_state_dict(state, strict=False)
+
+
+@register_as(CHECKPOINT_CONVERTER_REGISTRY, "instmove")
+def convert_official_instmove(state: Mapping[str, torch.Tensor], model: torch.nn.Module | None = None
+                              ) -> dict[str, torch.Tensor]:
+    """``python -m vidseg.checkpoint.convert --from instmove motion_model.pth OUT``: the official layout renamed
+    and placed under the ``InstMoveNet`` of ``model`` (default ``net.``, the ``InstMovePredictor`` layout, which
+    ``MODEL.WEIGHTS`` and ``MODEL.INSTMOVE.WEIGHTS`` both read)."""
+    from .model import InstMoveNet
+
+    if not is_official_instmove(state):
+        raise ValueError("not an official InstMove checkpoint (no 'memory.memory_w' key)")
+    prefix = "net."
+    if model is not None:
+        found = [name for name, m in model.named_modules() if isinstance(m, InstMoveNet)]
+        prefix = (found[0] + ".") if found and found[0] else ("" if found else prefix)
+    return {prefix + k: v for k, v in official_to_vidseg(state).items()}

@@ -1,6 +1,6 @@
 """InstMove training data: ``MaskSequenceMapper`` (one instance's mask run from any registered VIS / VOS / MOTS
 dataset's ground truth) and the synthetic dataset ``instmove_synthetic_train`` whose
-records the same mapper turns into generated sequences (spec §9.2).
+records the same mapper turns into generated sequences (InstMove README).
 
 A sample is a run of L ∈ ``MODEL.INSTMOVE.DATA.CLIP_LENGTH_RANGE`` consecutive annotated frames (every
 ``FRAME_STRIDE``-th) of one non-crowd object: the first L−1 masks are the input, the last the target. Valid
@@ -23,7 +23,7 @@ from .synthetic import occlude, sample_sequence
 __all__ = ["MaskSequenceMapper", "register_synthetic", "SYNTHETIC_TRAIN"]
 
 SYNTHETIC_TRAIN = "instmove_synthetic_train"
-IMAGENET_MEAN = (123.675, 116.28, 103.53)  # RGB, 0-255 scale (spec §2)
+IMAGENET_MEAN = (123.675, 116.28, 103.53)  # RGB, 0-255 scale (InstMove README)
 IMAGENET_STD = (58.395, 57.12, 57.375)
 
 

@@ -108,7 +108,7 @@ def evaluate_predictors(eval_batches: list[dict], predict) -> float:
 
 def train_on_synthetic(net, *, iterations: int, seed: int, step2_trainable: str, lr: float = 1e-3,
                        batch: int = 16, ns=(2, 3, 4), callback=None) -> list[float]:
-    """The learning test of spec §9.3: Adam, two-step iterations on the generator stream seeded ``seed`` with
+    """The learning test of InstMove README: Adam, two-step iterations on the generator stream seeded ``seed`` with
     one n per iteration drawn uniformly from ``ns``. Returns the step-2 losses; ``callback(it, net)`` after each."""
     from .training import InstMoveLoss, two_step_iteration
 

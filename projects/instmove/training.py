@@ -1,4 +1,4 @@
-"""InstMove's loss (paper 000 §3.3: 1·focal + 5·dice) and the two-step training iteration (spec §4.2).
+"""InstMove's loss (paper 000 §3.3: 1·focal + 5·dice) and the two-step training iteration (InstMove README).
 
 Step 1: phase 1 (the context encoder q_φ sees m_{t−n..t}); the bank and every used block are trained.
 Step 2: phase 2 (the matching encoder p_θ sees m_{t−n..t−1}); the bank is frozen and, by default (the paper),

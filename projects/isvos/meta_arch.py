@@ -13,6 +13,7 @@ import torch
 from detectron2.modeling import META_ARCH_REGISTRY
 from torch.nn import functional as F
 
+from vidseg.data.io.errors import DatasetFormatError
 from vidseg.structures import VideoInstances
 from vidseg.structures.masks import encode_mask
 
@@ -40,12 +41,25 @@ class ISVOS(ISVOSNetwork):
             return TTAEngine(self, self.engine_cfg, scales=(None, *v.SCALES), flip=v.FLIP)
         return VOSEngine(self, self.engine_cfg)
 
+    def check_object_limit(self, video: dict) -> None:
+        """Palette ids above ``TEST.VOS.MAX_OBJECTS`` -> one-line error naming the annotated frame's file."""
+        limit = self.engine_cfg.TEST.VOS.MAX_OBJECTS
+        if limit <= 0:
+            return
+        names = video.get("file_names") or [f"{video.get('video_id')} frame {t}" for t in range(len(video["image"]))]
+        for t, inst in sorted(video.get("vos_init", {}).items()):
+            bad = [int(i) for i in inst.gt_ids.tolist() if int(i) > limit]
+            if bad:
+                raise DatasetFormatError(names[t], f"its mask has palette ids {bad} above the model's object limit "
+                                                   f"{limit}", expected="ids 1..TEST.VOS.MAX_OBJECTS")
+
     def inference(self, video: dict) -> dict:
         """Stream one video; masks are pasted at (height, width) and stored as RLEs frame by frame."""
         frames = video["image"]
         length = len(frames)
         out_size = (int(video.get("height", frames[0].shape[-2])), int(video.get("width", frames[0].shape[-1])))
         init = video.get("vos_init", {})
+        self.check_object_limit(video)
         engine = self.make_engine()
         rles: dict[int, list] = {}
         for t, frame in enumerate(frames):

@@ -78,8 +78,10 @@ def add_vidseg_config(cfg: CN) -> None:
     # ---- test
     cfg.TEST.EVALUATORS = ()  # EVALUATOR_REGISTRY names; empty = dataset metadata evaluator_type
     cfg.TEST.CLIP_CHUNK = 0  # frames per backbone chunk at inference (0 = whole video)
+    cfg.TEST.MAX_FRAMES_WHOLE = 100  # longer videos are segmented window by window by video-level models (0 = never)
     cfg.TEST.AMP = False
     cfg.TEST.VIS_VIDEOS = 0  # write an overlay GIF for the first N test videos
+    cfg.TEST.VIS_FORMAT = "gif"  # gif | mp4: file type of those overlays
     # ---- streaming semi-supervised VOS inference (vidseg/vos: VOSEngine memory manager, TTAEngine)
     cfg.TEST.VOS = CN()
     cfg.TEST.VOS.MEM_EVERY = 5  # memorise a frame when this many frames passed since the last memorised one

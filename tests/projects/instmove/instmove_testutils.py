@@ -1,4 +1,4 @@
-"""Configs of the reduced InstMove model of spec instmove.md §9 (same topology, small widths)."""
+"""Configs of the reduced InstMove model of InstMove README (same topology, small widths)."""
 from vidseg.config import get_cfg
 
 

@@ -1,5 +1,5 @@
 """Import of the official InstMove checkpoint layout (``projects/instmove/convert.py``), tested with a random
-state dict built in that layout (key names and Sequential indices of the official ``Predictor``, spec §3)."""
+state dict built in that layout (key names and Sequential indices of the official ``Predictor``, InstMove README)."""
 import pytest
 import torch
 from torch import nn

@@ -1,4 +1,4 @@
-"""``MaskSequenceMapper`` on a registered VIS dataset's ground truth and on the synthetic generator (spec §4.4,
+"""``MaskSequenceMapper`` on a registered VIS dataset's ground truth and on the synthetic generator (InstMove README,
 §9.2); the InstMove configs load; ``train_net.py`` trains the tiny model and its checkpoint feeds the prior."""
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""Spec instmove.md §9.1 items 1-7: parameter counts, shapes, addressing, phases, difference input, gradients."""
+"""InstMove README: parameter counts, shapes, addressing, phases, difference input, gradients."""
 import pytest
 import torch
 

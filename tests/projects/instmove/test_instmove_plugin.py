@@ -1,4 +1,4 @@
-"""Spec instmove.md §9.1 items 11-12: the MinVIS-style plug-in schedule (window lengths, top-k tracks) and the
+"""InstMove README: the MinVIS-style plug-in schedule (window lengths, top-k tracks) and the
 association (embedding cost flipped by the motion cost), through vidseg's ``QueryMatchingTracker``."""
 import numpy as np
 import torch

@@ -1,4 +1,4 @@
-"""Spec instmove.md §9.1 items 8-10 and 13: step-2 freezing, pad/unpad geometry, loss, IoU helper; the two-step
+"""InstMove README: step-2 freezing, pad/unpad geometry, loss, IoU helper; the two-step
 iteration through ``train_net``'s meta-architecture; a cheap learning smoke test."""
 import numpy as np
 import pytest
