@@ -20,7 +20,7 @@ def test_stage_modes_build_the_expected_modules():
     assert mot.motion_backbone is None and mot.streams == "motion" and mot.frozen == ()
     assert joint.motion_backbone is not None and joint.fusion is not None
     assert joint.static_branch is not None and not joint.use_static_branch  # carried in the checkpoint, not run
-    assert set(joint.frozen) == {"backbone", "motion_backbone", "roi_heads.mask_head"}
+    assert set(joint.frozen) == {"backbone", "motion_backbone", "roi_heads.mask_head", "static_branch"}
     assert tiny_model("fbms").use_static_branch
     with pytest.raises(ValueError, match="STATIC_BRANCH.ENABLED needs"):
         tiny_model("appearance", "MODEL.MOSEG.STATIC_BRANCH.ENABLED", "True")
@@ -64,7 +64,8 @@ def test_one_step_updates_only_the_trainable_parts():
 def test_unfrozen_joint_trains_everything_and_single_streams_train():
     model = tiny_model("joint", "MODEL.MOSEG.FREEZE_APPEARANCE_BACKBONE", "False",
                        "MODEL.MOSEG.FREEZE_MOTION_BACKBONE", "False", "MODEL.MOSEG.FREEZE_MASK_HEAD", "False")
-    assert model.frozen == () and all(p.requires_grad for p in model.parameters())
+    assert model.frozen == ("static_branch",)  # inference-only, copied from stage A: never trained here
+    assert all(p.requires_grad for n, p in model.named_parameters() if not n.startswith("static_branch."))
     for stage in ("appearance", "motion"):
         m = tiny_model(stage)
         m.train()
