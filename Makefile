@@ -6,13 +6,14 @@ PYTEST_FLAGS ?= -q
 install:
 	@bash tools/install.sh
 
+# `make quickstart [METHOD=ifr|baseline|moseg] [SEED=n]`: train + evaluate one method on the synthetic videos
+# (CPU, seeded, resumable; full log in output/quickstart/<method>/log.txt). See tools/quickstart.py.
+METHOD ?= ifr
 quickstart: install
-	$(PY) tools/quickstart.py
+	$(PY) tools/quickstart.py --method $(METHOD) $(if $(SEED),--seed $(SEED),)
 
-# IFR (paper 003) sibling of `make quickstart`: trains the tiny IFR config on the synthetic large VIS set on CPU
-# and prints its YouTube-VIS AP and consistency metrics (projects/ifr/README.md). Re-running resumes.
 quickstart-ifr: install
-	$(PY) train_net.py --config-file configs/ifr/quickstart.yaml --resume
+	$(PY) tools/quickstart.py --method ifr
 
 test: install
 	$(PY) -m pytest $(PYTEST_FLAGS) -m "not slow" tests

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Miniature of papers/001's claim: flow lets the detector ignore static objects that look like movers.
+"""Miniature of paper 001's claim: flow lets the detector ignore static objects that look like movers.
 
 Synthetic FBMS-format videos (written with the real writers, read with the real loader): 2–3 textured shapes
 move, one static distractor has the look of a mover's class; ground truth labels the movers only; flow is exact.

@@ -17,6 +17,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_gpu)
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for the module (tiny models: thread synchronisation costs more than it saves); the
+    previous setting is restored afterwards. Method test folders make it autouse in their conftest."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture
 def register():
     """Register record lists under temporary names; removed after the test."""

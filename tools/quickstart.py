@@ -1,53 +1,169 @@
 #!/usr/bin/env python
-"""``make quickstart``: the per-frame Mask R-CNN + mask-IoU tracker baseline on the built-in synthetic VIS
-videos, on CPU. Evaluates the untrained model, trains (resuming an interrupted run), evaluates again, prints
-both YouTube-VIS AP tables side by side and the path of an overlay GIF coloured by track id.
+"""``make quickstart [METHOD=ifr|baseline|moseg]``: train one of vidseg's methods on the built-in synthetic
+videos on CPU, evaluate it and the untrained model, and print both metric rows and an overlay mp4 path.
 
-Each step is its own ``train_net.py`` process (its log goes to the terminal as usual); the metrics are read back
-from the evaluator's ``ytvis_details.json``."""
-import glob
+The terminal gets a short header, one progress bar for training and one for evaluation (untrained + trained),
+the metrics table and the overlay path; every step's full ``train_net.py`` log goes to
+``output/quickstart/<method>/log.txt``. Runs are seeded (the config's ``SEED``) and resumable: training
+continues from its last checkpoint and finished evaluations are not repeated (``--fresh`` starts over).
+``--iters N`` shortens the schedule (smoke runs). Metrics come from the evaluators' json files.
+"""
+from __future__ import annotations
+
+import argparse
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
+import warnings
+from pathlib import Path
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG = os.path.join("configs", "baseline", "quickstart.yaml")
-OUT = os.path.join("output", "quickstart")
-DATASET = "synth_vis_val_large"
-METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "IDF1")
+warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit deprecation notices at import time
+
+ROOT = Path(__file__).resolve().parents[1]
+VIS_METRICS = ("AP", "AP50", "AP75", "AR1", "AR10", "IDF1")
+# method -> (config, what, evaluation dataset, details json, metrics shown)
+METHODS = {
+    "ifr": ("configs/ifr/quickstart.yaml", "IFR, inter-frame recurrent attention (papers/003)",
+            "synth_vis_val_large", "ytvis_details.json", VIS_METRICS),
+    "baseline": ("configs/baseline/quickstart.yaml", "per-frame Mask R-CNN + mask-IoU tracker (papers/002 baseline)",
+                 "synth_vis_val_large", "ytvis_details.json", VIS_METRICS),
+    "moseg": ("configs/moseg/quickstart.yaml", "two-stream moving-object Mask R-CNN (papers/001)",
+              "synth_moseg_val_large", "fbms_details.json", ("P", "R", "F", "objects_F>=0.75")),
+}
+INFERENCE_DONE = re.compile(r"Inference done (\d+)/(\d+)")
 
 
-def run(out_dir: str, *extra: str) -> dict:
-    """Run train_net.py and return the YouTube-VIS metrics it wrote for DATASET."""
-    cmd = [sys.executable, "train_net.py", "--config-file", CONFIG, *extra, "OUTPUT_DIR", out_dir]
-    subprocess.run(cmd, cwd=ROOT, check=True)
-    with open(os.path.join(ROOT, out_dir, "inference", DATASET, "ytvis_details.json")) as f:
-        return json.load(f)["metrics"]
+def config_value(config: str, key: str) -> str:
+    """A config value after _BASE_ merging (a short subprocess-free load)."""
+    from vidseg.config import load_config
+
+    node = load_config(str(ROOT / config), [])
+    for part in key.split("."):
+        node = node[part]
+    return node
 
 
-def fmt(value: float | None) -> str:
-    """x100 with one decimal; ``n/a`` where the metric is undefined (NaN, written as null: no object of that size)."""
+class Step:
+    """One ``train_net.py`` run whose output goes to the log file; ``poll`` is called about once a second."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+
+    def run(self, args: list[str], poll) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        start = self.log.stat().st_size if self.log.exists() else 0
+        with open(self.log, "a") as f:
+            f.write(f"\n$ python train_net.py {' '.join(args)}\n")
+            f.flush()
+            proc = subprocess.Popen([sys.executable, "train_net.py", *args], cwd=ROOT, stdout=f,
+                                    stderr=subprocess.STDOUT, env=env)
+            while proc.poll() is None:
+                time.sleep(1.0)
+                poll(self._new_text(start))
+            poll(self._new_text(start))
+        if proc.returncode:
+            tail = self._new_text(start).strip().splitlines()[-1:] or ["(no output)"]
+            sys.exit(f"error: train_net.py failed ({tail[0]}); full log: {self.log.relative_to(ROOT)}")
+
+    def _new_text(self, start: int) -> str:
+        with open(self.log, errors="replace") as f:
+            f.seek(start)
+            return f.read()
+
+
+def num_videos(dataset: str) -> int:
+    from detectron2.data import DatasetCatalog
+
+    import vidseg  # noqa: F401  (registers the datasets)
+
+    return len(DatasetCatalog.get(dataset))
+
+
+def iterations_done(out_dir: Path) -> int:
+    path = out_dir / "metrics.json"
+    if not path.is_file():
+        return 0
+    its = [json.loads(line).get("iteration", -1) for line in path.read_text().splitlines() if line.strip()]
+    return max(its, default=-1) + 1
+
+
+def fmt(value) -> str:
     return "  n/a" if value is None else f"{100 * value:5.1f}"
 
 
-def main() -> None:
+def main(argv=None) -> int:
+    from tqdm import tqdm
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--method", default="ifr", choices=sorted(METHODS))
+    parser.add_argument("--iters", type=int, default=None, help="override SOLVER.MAX_ITER (smoke runs)")
+    parser.add_argument("--seed", type=int, default=None, help="override the config's SEED")
+    parser.add_argument("--fresh", action="store_true", help="delete the previous run of this method first")
+    args = parser.parse_args(argv)
+    config, what, dataset, details, metrics = METHODS[args.method]
+    out = ROOT / "output" / "quickstart" / (args.method if args.seed is None else f"{args.method}_seed{args.seed}")
+    if args.fresh and out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    max_iter = args.iters or int(config_value(config, "SOLVER.MAX_ITER"))
+    seed = args.seed if args.seed is not None else int(config_value(config, "SEED"))
+    common = ["MODEL.DEVICE", "cpu", "SEED", str(seed), "TEST.VIS_FORMAT", "mp4"]
+    log = out / "log.txt"
+    step = Step(log)
+    print(f"vidseg quick start: {what}")
+    print(f"config {config}, seed {seed}, {max_iter} iterations on CPU; full log: {log.relative_to(ROOT)}")
     t0 = time.time()
-    untrained = run(f"{OUT}/untrained", "--eval-only", "MODEL.WEIGHTS", "", "TEST.VIS_VIDEOS", "0")
-    t1 = time.time()
-    trained = run(f"{OUT}/trained", "--resume")
-    t2 = time.time()
-    rows = [("untrained (random init)", untrained), ("trained", trained)]
-    width = max(len(name) for name, _ in rows)
-    print(f"\nYouTube-VIS metrics (x100) on {DATASET} (IDF1 at score >= 0.5):")
-    print(f"{'model':<{width}} | " + " | ".join(f"{m:>5}" for m in METRICS))
-    for name, res in rows:
-        print(f"{name:<{width}} | " + " | ".join(fmt(res[m]) for m in METRICS))
-    gifs = sorted(glob.glob(os.path.join(ROOT, OUT, "trained", "inference", DATASET, "overlays", "*.gif")))
-    print(f"\noverlay (masks coloured by track id): {os.path.relpath(gifs[0], ROOT) if gifs else 'none written'}")
-    print(f"time: untrained eval {t1 - t0:.0f} s, train + eval {t2 - t1:.0f} s")
+
+    bar = tqdm(total=max_iter, desc="train", unit="it", initial=iterations_done(out / "trained"), dynamic_ncols=True)
+
+    def train_poll(_: str) -> None:
+        bar.update(max(iterations_done(out / "trained") - bar.n, 0))
+
+    step.run(["--config-file", config, "--resume", *common, "SOLVER.MAX_ITER", str(max_iter),
+              "SOLVER.CHECKPOINT_PERIOD", str(max(max_iter // 5, 1)), "DATASETS.TEST", "()",
+              "OUTPUT_DIR", str(out / "trained")], train_poll)
+    bar.update(max_iter - bar.n)
+    bar.close()
+    t_train = time.time() - t0
+
+    results = {}
+    jobs = [("untrained (random init)", out / "untrained", ["MODEL.WEIGHTS", "", "TEST.VIS_VIDEOS", "0"]),
+            ("trained", out / "trained", ["MODEL.WEIGHTS", str(out / "trained" / "model_final.pth")])]
+    ebar = tqdm(total=2 * num_videos(dataset), desc="evaluate", unit="video", dynamic_ncols=True)
+    for k, (name, run_dir, extra) in enumerate(jobs):
+        detail = run_dir / "inference" / dataset / details
+        weights = run_dir / "model_final.pth"
+        if not detail.is_file() or (weights.is_file() and detail.stat().st_mtime < weights.stat().st_mtime):
+
+            def eval_poll(text: str, base: int = k * ebar.total // 2) -> None:
+                found = INFERENCE_DONE.findall(text)
+                if found:
+                    ebar.update(max(base + int(found[-1][0]) - ebar.n, 0))
+
+            step.run(["--config-file", config, "--eval-only", *common, *extra, "OUTPUT_DIR", str(run_dir)],
+                     eval_poll)
+        results[name] = json.loads(detail.read_text())["metrics"]
+        ebar.update(max((k + 1) * ebar.total // 2 - ebar.n, 0))
+    ebar.close()
+
+    width = max(len(n) for n in results)
+    print(f"\n{dataset} (x100{', IDF1 at score >= 0.5' if 'IDF1' in metrics else ''}):")
+    print(f"{'model':<{width}} | " + " | ".join(f"{m:>5}" for m in metrics))
+    for name, res in results.items():
+        print(f"{name:<{width}} | " + " | ".join(fmt(res.get(m)) for m in metrics))
+    videos = sorted((out / "trained" / "inference" / dataset / "overlays").glob("*.mp4"))
+    print(f"overlay (masks coloured by track id): {videos[0].relative_to(ROOT) if videos else 'none written'}")
+    print(f"time: training {t_train / 60:.1f} min, total {(time.time() - t0) / 60:.1f} min")
+    (out / "quickstart.json").write_text(json.dumps({"method": args.method, "seed": seed, "iterations": max_iter,
+                                                     "metrics": results, "train_s": t_train,
+                                                     "total_s": time.time() - t0}))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""``add_ifr_config``: the ``MODEL.IFR.*`` keys (ifr.md §10.2). Defaults are the paper / Mask2Former-VIS values.
+"""``add_ifr_config``: the ``MODEL.IFR.*`` keys (paper 003). Defaults are the paper / Mask2Former-VIS values.
 
 Backbone (``MODEL.RESNETS`` / ``MODEL.SWIN``) and pixel decoder (``MODEL.PIXEL_DECODER``) keys are shared and
 declared by ``vidseg.config``; ``MODEL.NUM_CLASSES`` is the one class count.
@@ -50,12 +50,14 @@ def add_ifr_config(cfg: CN) -> None:
     ifr.CROSS_FRAME_WEIGHT = 0.3  # λe
     # ---- inference (§5); TEST.CLIP_CHUNK sets the frames per backbone chunk
     ifr.TEST_MODE = "video"  # "video": whole video at once | "clip": sliding windows with id carry-over
+    # | "frame": every frame alone, queries linked by vidseg.tracking.QueryMatchingTracker (MinVIS-style, with
+    # MODEL.MOTION_PRIOR as its motion term)
     ifr.TEST_TOPK = 10  # (query, class) pairs kept per video
     ifr.TEST_WINDOW = 5  # clip mode: frames per window
     ifr.TEST_STRIDE = 1  # clip mode: window step (the last window is aligned to the video end)
     ifr.TEST_MATCH_THRESHOLD = 0.05  # clip mode: min soft mask IoU (overlapping windows) / cosine (disjoint)
     ifr.TEST_KEEP_SCORE = 0.05  # clip mode: a window's query must reach this class probability to be kept
-    # ---- test-time augmentation (paper §3.2, spec §5.3; video mode): runs merged by matching to a pivot run
+    # ---- test-time augmentation (paper 003 §3.2; video mode): runs merged by matching to a pivot run
     ifr.TTA = CN()
     ifr.TTA.ENABLED = False
     ifr.TTA.MIN_SIZES = (360, 480, 600, 720)  # shorter sides (longer side <= INPUT.MAX_SIZE_TEST)

@@ -1,4 +1,4 @@
-"""``IFRTransformerDecoder``: Mask2Former's masked-attention decoder with Inter-Frame Recurrent attention (ifr.md §2.5).
+"""``IFRTransformerDecoder``: Mask2Former's masked-attention decoder with Inter-Frame Recurrent attention (paper 003).
 
 Per layer i (feature level lv(i) = i mod 3, stride 32 -> 16 -> 8):
 

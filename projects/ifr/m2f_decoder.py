@@ -1,4 +1,4 @@
-"""``VideoMaskedTransformerDecoder``: the Mask2Former-VIS decoder (ifr.md §2.7), IFR's baseline.
+"""``VideoMaskedTransformerDecoder``: the Mask2Former-VIS decoder (paper 003), IFR's baseline.
 
 N video queries attend, per layer, to all T·h_l·w_l tokens of one feature level at once (3D sine positions;
 masked attention over the spatio-temporal volume), then self-attention and FFN. One mask kernel per query is

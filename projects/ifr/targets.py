@@ -1,4 +1,4 @@
-"""Training targets of video query models from clip dicts of the model-input contract (ARCHITECTURE §5)."""
+"""Training targets of video query models from clip dicts of the model-input contract (``docs/architecture.md``)."""
 from __future__ import annotations
 
 import torch
@@ -14,7 +14,7 @@ def clip_targets(clips: list[dict], padded_size: tuple[int, int], device: torch.
         device: where the targets go.
 
     Returns:
-        Per clip ``labels`` (M,) long — the class in the object's first present frame (ifr.md §3.1) —,
+        Per clip ``labels`` (M,) long — the class in the object's first present frame (paper 003) —,
         ``masks`` (M, T, H_pad, W_pad) float (zeros in frames where the object is absent).
     """
     out = []

@@ -1,4 +1,4 @@
-"""Losses of Instance Flow Assembly (paper 002 Eq. 1-2, spec instflow.md §4.1).
+"""Losses of Instance Flow Assembly (paper 002 Eq. 1-2).
 
 ``L = L_sem + λ_cent·L_cent + λ_intra·L_intra + λ_inter·L_inter + λ_shape·L_shape``; every term is normalised over
 the whole batch by its weight sum and is an exact (graph-connected) zero when that sum is 0.

@@ -1,4 +1,4 @@
-"""Training targets of one (target, reference) frame pair (spec instflow.md §3.2) and the pair mapper.
+"""Training targets of one (target, reference) frame pair (paper 002) and the pair mapper.
 
 Conventions (spec §1): pixel coordinates ``p = (y, x)``; an offset points from a pixel to its instance's center
 (``O(p) = c − p``); centers are barycenters of the visible mask; all in input-resolution pixels.

@@ -1,4 +1,4 @@
-"""moseg (papers/001): two-stream RGB + optical-flow Mask R-CNN that segments anything that moves.
+"""moseg (paper 001): two-stream RGB + optical-flow Mask R-CNN that segments anything that moves.
 
 Importing registers ``TwoStreamMaskRCNN`` (``META_ARCH_REGISTRY``), ``TwoStreamROIHeads`` (``ROI_HEADS_REGISTRY``),
 the tiny test backbone (``BACKBONE_REGISTRY``) and the ``coco_2017_train_objectness`` view of detectron2's COCO,

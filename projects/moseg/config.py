@@ -1,9 +1,9 @@
-"""``add_moseg_config``: the ``MODEL.MOSEG.*`` keys of the two-stream moving-object Mask R-CNN (papers/001)."""
+"""``add_moseg_config``: the ``MODEL.MOSEG.*`` keys of the two-stream moving-object Mask R-CNN (paper 001)."""
 from detectron2.config import CfgNode as CN
 
 
 def add_moseg_config(cfg: CN) -> None:
-    """Declare ``MODEL.MOSEG`` with the final joint model's defaults (specs/moseg.md §10)."""
+    """Declare ``MODEL.MOSEG`` with the final joint model's defaults (paper 001)."""
     m = cfg.MODEL.MOSEG = CN()
     m.STREAMS = "two_stream"  # two_stream | appearance (RGB only, stage A) | motion (flow only, stage B)
     m.MOTION_PIXEL_MEAN = [0.0, 0.0, 0.0]  # the flow encoding is fed with zero mean, unit std

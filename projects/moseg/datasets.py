@@ -1,5 +1,5 @@
 """``coco_2017_train_objectness``: detectron2's COCO 2017 train with the 80 categories collapsed into one
-"object" class (the appearance stream's training set, papers/001 §5.2; ``coco_2017_train_objectness`` of the
+"object" class (the appearance stream's training set, paper 001 §5.2; ``coco_2017_train_objectness`` of the
 official Detectron catalogue). A view over detectron2's own ``coco_2017_train`` registration (same files)."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Per-level fusion of the appearance and motion FPN features ("concatenate + adapt", specs/moseg.md §2.2)."""
+"""Per-level fusion of the appearance and motion FPN features ("concatenate + adapt", paper 001)."""
 from __future__ import annotations
 
 import torch

@@ -1,5 +1,5 @@
 """``TwoStreamMaskRCNN``: appearance + motion ResNet-FPN streams, fused per level, with the overlap tracker
-(papers/001 "Towards Segmenting Anything That Moves"; specs/moseg.md §2). Orchestration only: the fusion, ROI
+(paper 001, "Towards Segmenting Anything That Moves"). Orchestration only: the fusion, ROI
 heads, static branch, stage-weight assembly and output conversion live in their own modules."""
 from __future__ import annotations
 

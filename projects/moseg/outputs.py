@@ -1,4 +1,4 @@
-"""Per-frame detector outputs -> tracker inputs, and the DAVIS-2016 fg/bg output (specs/moseg.md §6.4)."""
+"""Per-frame detector outputs -> tracker inputs, and the DAVIS-2016 fg/bg output (paper 001)."""
 from __future__ import annotations
 
 from typing import Sequence

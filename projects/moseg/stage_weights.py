@@ -1,4 +1,4 @@
-"""Assembling the two-stream model from single-stream stage checkpoints (specs/moseg.md §2.6, §9.4 #12).
+"""Assembling the two-stream model from single-stream stage checkpoints (paper 001).
 
 - appearance checkpoint (stage A): appearance backbone (``backbone.*``) and every head (``proposal_generator.*``,
   ``roi_heads.*``); also the static branch (its RPN and box head/predictor);

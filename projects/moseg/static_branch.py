@@ -1,4 +1,4 @@
-"""The static ("appearance") detector of papers/001 §3.4, run next to the moving-object heads at inference."""
+"""The static ("appearance") detector of paper 001 §3.4, run next to the moving-object heads at inference."""
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,4 @@
-"""A small conv-net + FPN backbone for CPU tests and the miniature benchmark (specs/moseg.md §9.4)."""
+"""A small conv-net + FPN backbone for CPU tests and the miniature benchmark (paper 001)."""
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,4 @@
-"""Hand-built tiny video records (record contract of ARCHITECTURE.md §5) for the mapper and loader tests."""
+"""Hand-built tiny video records (record contract of ``docs/architecture.md``) for the mapper and loader tests."""
 from __future__ import annotations
 
 from pathlib import Path

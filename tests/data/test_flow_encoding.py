@@ -1,4 +1,4 @@
-"""Paper-001 flow encoding (specs/moseg.md §3.2, §9.2) on hand-made fields with hand-computed pixel values."""
+"""Paper-001 flow encoding (paper 001) on hand-made fields with hand-computed pixel values."""
 import math
 
 import numpy as np

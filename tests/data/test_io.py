@@ -107,7 +107,7 @@ def test_kitti_mots_txt_round_trip(tmp_path):
 
 def test_kitti_mots_txt_malformed_line(tmp_path):
     p = tmp_path / "0001.txt"
-    p.write_text("0 1001 1 6 8 abc\n1 1001 1 6\n")
+    p.write_text("0 1001 1 6 8 `1\n1 1001 1 6\n")  # line 1: an empty 6x8 mask
     with pytest.raises(DatasetFormatError, match=r"0001\.txt:2.*4 fields"):
         read_kitti_mots_txt(p)
 

@@ -1,4 +1,4 @@
-"""VideoSetCriterion: CE / focal switch, normalisation, deep supervision, IFR cross-frame term (ifr.md §3.3, §9 9–13)."""
+"""VideoSetCriterion: CE / focal switch, normalisation, deep supervision, IFR cross-frame term (paper 003, §9 9–13)."""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,4 @@
-"""VideoHungarianMatcher and the point-sampled costs (ifr.md §3.2, §9 item 8)."""
+"""VideoHungarianMatcher and the point-sampled costs (paper 003)."""
 from __future__ import annotations
 
 import itertools

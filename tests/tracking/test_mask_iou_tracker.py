@@ -1,4 +1,4 @@
-"""MaskIoUTracker on scripted detections: thresholds, gaps, backward pass, static suppression (specs/moseg.md §9.6).
+"""MaskIoUTracker on scripted detections: thresholds, gaps, backward pass, static suppression (paper 001).
 
 Masks are 1-pixel-high bars in a 1×W frame, so every IoU below is an exact ratio of pixel counts.
 """

@@ -19,6 +19,7 @@ from .atomic import atomic_torch_save, atomic_write_text, checkpoint_candidates,
 from .backbones import (fit_relative_position_tables, is_d2_resnet, is_swin_state_dict, is_torchvision_resnet,
                         swin_to_vidseg, torchvision_resnet_to_d2)
 from .io import load_state_dict_file, to_tensors
+from .converters import trunk_prefix
 from .mask2former import find_layout, is_mask2former_state_dict, mask2former_to_vidseg
 
 __all__ = ["CheckpointError", "VidsegCheckpointer", "convert_to_vidseg", "detect_format"]
@@ -50,16 +51,16 @@ def convert_to_vidseg(state: Mapping[str, Any], model: nn.Module) -> tuple[str, 
     if fmt in ("vidseg", "unknown"):
         return fmt, dict(state)
     state = to_tensors(state)
-    layout = find_layout(model)
+    trunk = trunk_prefix(model)  # the backbone, or its bottom_up network under an FPN
     if fmt == "mask2former":
-        out = mask2former_to_vidseg(state, layout)
+        out = mask2former_to_vidseg(state, find_layout(model))
     elif fmt == "swin":
-        out = {layout.backbone + k: v for k, v in swin_to_vidseg(state).items()}
+        out = {trunk + k: v for k, v in swin_to_vidseg(state).items()}
     elif fmt == "torchvision_resnet":
-        out = {layout.backbone + k: v for k, v in torchvision_resnet_to_d2(state).items()}
+        out = {trunk + k: v for k, v in torchvision_resnet_to_d2(state).items()}
     else:  # d2_resnet: detectron2 names without the model prefix (e.g. detectron2's torchvision R-50.pkl, whose
         # converter turned the classifier into ``stem.fc.*``)
-        out = {layout.backbone + k: v for k, v in state.items() if not k.startswith("stem.fc.")}
+        out = {trunk + k: v for k, v in state.items() if not k.startswith("stem.fc.")}
     return fmt, fit_relative_position_tables(out, own)
 
 

@@ -1,4 +1,4 @@
-"""Keys shared by all methods (ARCHITECTURE.md §4). Project adders only add ``MODEL.<METHOD>.*``."""
+"""Keys shared by all methods (``docs/architecture.md``). Project adders only add ``MODEL.<METHOD>.*``."""
 from detectron2.config import CfgNode as CN
 
 
@@ -78,5 +78,16 @@ def add_vidseg_config(cfg: CN) -> None:
     # ---- test
     cfg.TEST.EVALUATORS = ()  # EVALUATOR_REGISTRY names; empty = dataset metadata evaluator_type
     cfg.TEST.CLIP_CHUNK = 0  # frames per backbone chunk at inference (0 = whole video)
+    cfg.TEST.MAX_FRAMES_WHOLE = 100  # longer videos are segmented window by window by video-level models (0 = never)
     cfg.TEST.AMP = False
     cfg.TEST.VIS_VIDEOS = 0  # write an overlay GIF for the first N test videos
+    cfg.TEST.VIS_FORMAT = "gif"  # gif | mp4: file type of those overlays
+    # ---- streaming semi-supervised VOS inference (vidseg/vos: VOSEngine memory manager, TTAEngine)
+    cfg.TEST.VOS = CN()
+    cfg.TEST.VOS.MEM_EVERY = 5  # memorise a frame when this many frames passed since the last memorised one
+    cfg.TEST.VOS.MAX_MEMORY = 16  # memory entries, the pinned first frame included (64: long videos)
+    cfg.TEST.VOS.PIN_FIRST_FRAME = True
+    cfg.TEST.VOS.PIN_ANNOTATED_FRAMES = True  # frames with given masks (objects entering late) are never evicted
+    cfg.TEST.VOS.MAX_OBJECTS = 0  # more objects (palette ids above it) are an error; 0 = no limit
+    cfg.TEST.VOS.FLIP = False  # also run a horizontally flipped pass and average the probabilities
+    cfg.TEST.VOS.SCALES = []  # shorter sides of extra multi-scale passes (probabilities averaged)

@@ -141,7 +141,8 @@ class VideoTrainer(DefaultTrainer):
         evaluators = [EVALUATOR_REGISTRY.get(n)(dataset_name, output_folder) for n in names]
         if cfg.TEST.VIS_VIDEOS > 0:
             evaluators.append(
-                OverlayWriter(dataset_name, os.path.join(output_folder, "overlays"), max_videos=cfg.TEST.VIS_VIDEOS)
+                OverlayWriter(dataset_name, os.path.join(output_folder, "overlays"), max_videos=cfg.TEST.VIS_VIDEOS,
+                              fmt=cfg.TEST.VIS_FORMAT)
             )
         return evaluators[0] if len(evaluators) == 1 else DatasetEvaluators(evaluators)
 

@@ -1,4 +1,4 @@
-"""Video evaluators (ARCHITECTURE §5). Importing this package registers them in ``EVALUATOR_REGISTRY``.
+"""Video evaluators (``docs/architecture.md``). Importing this package registers them in ``EVALUATOR_REGISTRY``.
 
 Each evaluator is a detectron2 ``DatasetEvaluator`` built as ``cls(dataset_name, output_dir=None, *,
 distributed=True)``; it reads ground truth from ``DatasetCatalog`` video records and predictions from

@@ -1,7 +1,7 @@
 """Machinery shared by the video evaluators: collect ``VideoInstances``, gather to rank 0, dump the raw
 predictions, check them against the ground-truth video records, and lay tracks out on the record's frames.
 
-Every evaluator reads ground truth as video records (``DatasetCatalog.get(dataset_name)``, ARCHITECTURE §5) and
+Every evaluator reads ground truth as video records (``DatasetCatalog.get(dataset_name)``, ``docs/architecture.md``) and
 predictions as ``outputs[i]["video_instances"]`` paired with ``inputs[i]["video_id"]``.
 """
 from __future__ import annotations

@@ -15,6 +15,7 @@ import argparse
 import itertools
 import json
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -142,7 +143,8 @@ def run_ytvis(args: argparse.Namespace) -> tuple[dict, dict]:
     try:
         return _ytvis_metrics_of_files(args, name)
     finally:
-        MetadataCatalog.remove(name)
+        if name in MetadataCatalog.list():  # not created when the ground-truth json failed to load
+            MetadataCatalog.remove(name)
 
 
 def _ytvis_metrics_of_files(args: argparse.Namespace, name: str) -> tuple[dict, dict]:
@@ -156,13 +158,18 @@ def _ytvis_metrics_of_files(args: argparse.Namespace, name: str) -> tuple[dict, 
     records = load_ytvis_json(args.gt, Path(args.gt).parent, name, require_annotations=True)
     meta = MetadataCatalog.get(name)
     to_contiguous = meta.thing_dataset_id_to_contiguous_id
-    with open(args.pred) as f:
-        results = json.load(f)
+    results = _read_json(args.pred)
     if not isinstance(results, list):
         raise ValueError(f"{args.pred}: expected a json list of {{video_id, category_id, score, segmentations}}")
     by_video = {r["video_id"]: r for r in records}
     grouped: dict[Any, list[dict]] = {}
     for i, res in enumerate(results):
+        if not isinstance(res, dict) or any(k not in res for k in ("video_id", "category_id", "score", "segmentations")):
+            raise ValueError(f"{args.pred}: entry {i} lacks one of video_id, category_id, score, segmentations "
+                             f"(got {sorted(res) if isinstance(res, dict) else type(res).__name__})")
+        score = res["score"]
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+            raise ValueError(f"{args.pred}: entry {i} has score {score!r} (expected a finite number)")
         rec = by_video.get(res.get("video_id"))
         if rec is None:
             raise ValueError(f"{args.pred}: entry {i} has video_id {res.get('video_id')!r}, not a video of {args.gt}")
@@ -171,12 +178,7 @@ def _ytvis_metrics_of_files(args: argparse.Namespace, name: str) -> tuple[dict, 
         segs = res.get("segmentations")
         if not isinstance(segs, list) or len(segs) != len(rec["file_names"]):
             raise ValueError(f"{args.pred}: entry {i} needs one segmentation per frame ({len(rec['file_names'])})")
-        for s in segs:
-            if s is not None and [int(v) for v in s["size"]] != [rec["height"], rec["width"]]:
-                raise ValueError(
-                    f"{args.pred}: entry {i} has a {s['size']} mask for video {rec['video_id']!r} of size "
-                    f"{[rec['height'], rec['width']]} (masks must be at the original resolution)"
-                )
+        res = {**res, "segmentations": [_result_rle(args.pred, i, t, s, rec) for t, s in enumerate(segs)]}
         grouped.setdefault(rec["video_id"], []).append(res)
     pairs = []
     for vid, items in grouped.items():
@@ -187,6 +189,31 @@ def _ytvis_metrics_of_files(args: argparse.Namespace, name: str) -> tuple[dict, 
             labels=[to_contiguous[r["category_id"]] for r in items], masks=[r["segmentations"] for r in items])))
     predictions = check_predictions(str(args.gt), records, pairs)
     return ytvis_metrics(records, predictions, list(meta.thing_classes))
+
+
+def _read_json(path: str) -> Any:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: file not found") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: invalid json ({e.msg} at line {e.lineno}, column {e.colno})") from None
+
+
+def _result_rle(path: str, i: int, t: int, segm: Any, rec: dict) -> dict | None:
+    """One frame of a result entry as an RLE (polygons are rasterised at the video size, as the official API
+    does); ``ValueError`` naming the file, entry and frame for a wrong size or malformed RLE."""
+    from vidseg.structures.masks import segm_to_rle
+
+    h, w = int(rec["height"]), int(rec["width"])
+    if isinstance(segm, dict) and "size" in segm and [int(v) for v in segm["size"]] != [h, w]:
+        raise ValueError(f"{path}: entry {i} has a {segm['size']} mask for video {rec['video_id']!r} of size "
+                         f"{[h, w]} (masks must be at the original resolution)")
+    try:
+        return segm_to_rle(segm, h, w)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{path}: entry {i} frame {t}: {e}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

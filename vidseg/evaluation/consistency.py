@@ -1,4 +1,4 @@
-"""Temporal-consistency metrics for VIS (paper 003 §4.4, ``ifr.md`` §6.2): MOT metrics on mask boxes.
+"""Temporal-consistency metrics for VIS (paper 003 §4.4): MOT metrics on mask boxes.
 
 Per video and annotated frame, GT objects with a non-empty mask and predicted tracks with score ≥ τ and a
 non-empty mask become tight boxes; pairs with box IoU < 0.5 cannot match. Matching and counting follow

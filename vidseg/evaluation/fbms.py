@@ -1,7 +1,7 @@
 """``FBMSEvaluator``: moving-object segmentation P / R / F on the annotated frames (FBMS-59, DAVIS-Moving, ...).
 
 Two definitions, both computed from the space-time contingency table of GT objects × predicted tracks over the
-annotated frames (``moseg.md`` §6.2, §6.3):
+annotated frames (paper 001):
 
 - **proposed** (paper 001, ``eval_custom.py``): Hungarian assignment of predicted tracks to GT objects maximising
   Σ F_ij; P = Σ matched |c ∩ g| / Σ all predicted foreground, R = Σ matched |c ∩ g| / Σ GT foreground (every

@@ -95,3 +95,127 @@ def video_folder_name(record: Mapping) -> str:
 def frame_names(record: Mapping) -> list[str]:
     """Per-frame file stems (``00000`` for ``.../00000.jpg``)."""
     return [Path(f).stem for f in record["file_names"]]
+
+
+# ------------------------------------------------------------------------------------ server archives (vidseg.submit)
+YTVIS_KEYS = ("video_id", "score", "category_id", "segmentations")
+
+
+def check_ytvis_results(results: object, source: str, *, num_classes: int,
+                        videos: Mapping[Any, tuple[int, int, int]] | None = None) -> list[dict]:
+    """Validate a YouTube-VIS / OVIS results list and return it in the server schema: exactly ``YTVIS_KEYS`` per
+    entry, int ids, float score, one ``{size, counts: str}`` RLE or ``None`` per frame.
+
+    ``num_classes``: the server's category ids are 1..num_classes. ``videos`` (video id -> (frames, H, W), from
+    the split's json) also checks ids, lengths and mask sizes. Errors name ``source`` and the entry.
+    """
+    from vidseg.structures.masks import validate_rle
+
+    if not isinstance(results, list):
+        raise ValueError(f"{source}: expected a json list of {{video_id, score, category_id, segmentations}}")
+    out = []
+    for i, res in enumerate(results):
+        where = f"{source}: entry {i}"
+        if not isinstance(res, dict) or any(k not in res for k in YTVIS_KEYS):
+            raise ValueError(f"{where}: needs the keys {list(YTVIS_KEYS)}")
+        vid, cat, score, segs = (res[k] for k in ("video_id", "category_id", "score", "segmentations"))
+        if not isinstance(vid, int) or not isinstance(cat, int) or isinstance(cat, bool):
+            raise ValueError(f"{where}: video_id and category_id must be ints, got {vid!r}, {cat!r}")
+        if not 1 <= cat <= num_classes:
+            raise ValueError(f"{where}: category_id {cat} outside the server's ids 1..{num_classes}")
+        if not isinstance(score, (int, float)) or not np.isfinite(score):
+            raise ValueError(f"{where}: score must be a finite number, got {score!r}")
+        if not isinstance(segs, list) or not segs:
+            raise ValueError(f"{where}: 'segmentations' must be a non-empty list (one RLE or null per frame)")
+        if videos is not None:
+            if vid not in videos:
+                raise ValueError(f"{where}: video_id {vid} is not a video of the split")
+            if len(segs) != videos[vid][0]:
+                raise ValueError(f"{where}: {len(segs)} segmentations for video {vid} of {videos[vid][0]} frames")
+        sizes = set()
+        for t, s in enumerate(segs):
+            if s is not None:
+                validate_rle(s, f"{where}, frame {t}")
+                if not isinstance(s["counts"], (str, bytes)):
+                    raise ValueError(f"{where}, frame {t}: counts must be compressed (a string), not a list")
+                sizes.add((int(s["size"][0]), int(s["size"][1])))
+        if len(sizes) > 1 or (videos is not None and sizes and sizes != {tuple(videos[vid][1:])}):
+            raise ValueError(f"{where}: mask sizes {sorted(sizes)}; masks must be at the video's original size")
+        out.append({"video_id": vid, "score": float(score), "category_id": cat,
+                    "segmentations": [None if s is None else to_json_rle(s) for s in segs]})
+    return out
+
+
+def ytvis_split_videos(json_file: str | os.PathLike) -> dict[int, tuple[int, int, int]]:
+    """video id -> (frames, height, width) of a YouTube-VIS / OVIS split json (annotations not needed)."""
+    try:
+        data = json.loads(Path(json_file).read_text())
+        return {int(v["id"]): (len(v["file_names"]), int(v["height"]), int(v["width"])) for v in data["videos"]}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{json_file}: cannot read the split's 'videos' (id, file_names, height, width): {e}") from e
+
+
+def write_ytvis_archive(results: list[dict], out_zip: str | os.PathLike) -> Path:
+    """The CodaLab archive of YouTube-VIS 2019/2021 and OVIS: ``results.json`` at the zip root, no folder."""
+    out_zip = Path(out_zip)
+    out_zip.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(out_zip, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("results.json", json.dumps(results))
+    return out_zip
+
+
+def find_png_tree(results_dir: str | os.PathLike) -> Path:
+    """The folder holding ``<video>/<frame>.png``: ``results_dir/Annotations`` (the VOS evaluator's output) when it
+    exists, else ``results_dir`` itself."""
+    root = Path(results_dir)
+    if (root / "Annotations").is_dir():
+        root = root / "Annotations"
+    if not root.is_dir() or not any(p.is_dir() and any(p.glob("*.png")) for p in root.iterdir()):
+        raise FileNotFoundError(f"{results_dir}: no <video>/<frame>.png folders (nor Annotations/<video>/...)")
+    return root
+
+
+def write_png_archive(png_root: str | os.PathLike, out_zip: str | os.PathLike, arc_root: str,
+                      frames_root: str | os.PathLike | None = None) -> tuple[Path, int]:
+    """Re-encode every ``<png_root>/<video>/<frame>.png`` as a DAVIS-palette ('P' mode) PNG inside ``out_zip``
+    under ``<arc_root>/<video>/`` (``arc_root`` "" = video folders at the zip root, as DAVIS expects). With
+    ``frames_root`` (the split's ``JPEGImages`` folder) every video and frame image there must have a PNG of the
+    same size. Returns (zip path, number of PNGs)."""
+    import io
+
+    from PIL import Image
+
+    from vidseg.data.io.png import read_indexed_png, write_indexed_png
+
+    root = Path(png_root)
+    videos = sorted(p for p in root.iterdir() if p.is_dir())
+    if frames_root is not None:
+        _check_frame_coverage(root, Path(frames_root))
+    out_zip = Path(out_zip)
+    out_zip.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with zipfile.ZipFile(out_zip, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for vdir in videos:
+            for png in sorted(vdir.glob("*.png")):
+                labels = read_indexed_png(png)
+                buf = io.BytesIO()
+                write_indexed_png(buf, labels)
+                Image.open(io.BytesIO(buf.getvalue())).verify()
+                zf.writestr("/".join(p for p in (arc_root, vdir.name, png.name) if p), buf.getvalue())
+                count += 1
+    return out_zip, count
+
+
+def _check_frame_coverage(png_root: Path, frames_root: Path) -> None:
+    from PIL import Image
+
+    if not frames_root.is_dir():
+        raise FileNotFoundError(f"{frames_root}: frames folder not found (expected <folder>/<video>/<frame>.jpg)")
+    for vdir in sorted(p for p in frames_root.iterdir() if p.is_dir()):
+        for img in sorted(vdir.glob("*.jpg")):
+            png = png_root / vdir.name / f"{img.stem}.png"
+            if not png.is_file():
+                raise FileNotFoundError(f"{png}: missing prediction (one PNG per frame of {vdir} expected)")
+            with Image.open(img) as a, Image.open(png) as b:
+                if a.size != b.size:
+                    raise ValueError(f"{png}: size {b.size[::-1]} differs from its frame {img} {a.size[::-1]}")

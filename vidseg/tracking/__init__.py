@@ -7,8 +7,9 @@ from .costs import Side, assign, combine, evaluate_terms
 from .detections import FrameDetections
 from .mask_iou import MaskIoUTracker
 from .motion import MotionPrior, TrackHistory, build_motion_prior
+from .query import FrameQueries, QueryMatchingTracker
 
 __all__ = [
-    "ClipTrackAccumulator", "FrameDetections", "MaskIoUTracker", "MotionPrior", "Side", "TrackHistory", "Tracker", "assign",
+    "ClipTrackAccumulator", "FrameDetections", "FrameQueries", "QueryMatchingTracker", "MaskIoUTracker", "MotionPrior", "Side", "TrackHistory", "Tracker", "assign",
     "build_motion_prior", "build_tracker", "combine", "evaluate_terms", "WindowPredictions",
 ]

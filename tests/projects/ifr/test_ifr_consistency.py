@@ -1,4 +1,4 @@
-"""The paper-003 temporal-consistency metrics as the VIS evaluator reports them (ifr.md §6.2, §9 item 19)."""
+"""The paper-003 temporal-consistency metrics as the VIS evaluator reports them (paper 003)."""
 from __future__ import annotations
 
 import numpy as np

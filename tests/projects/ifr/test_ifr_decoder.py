@@ -1,4 +1,4 @@
-"""IFR and Mask2Former-VIS query decoders on random features (ifr.md §9 items 1–4, 6, 7; masked attention switch,
+"""IFR and Mask2Former-VIS query decoders on random features (paper 003 §3.2, Eq. 2–7; masked attention switch,
 focal prior-probability init). Eq. 2–3 by hand: ``test_ifr_equations.py``."""
 from __future__ import annotations
 

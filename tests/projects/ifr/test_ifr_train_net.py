@@ -1,4 +1,4 @@
-"""IFR through ``train_net.py`` on the tiny synthetic VIS set, and the IFR config tree (ARCHITECTURE §4, §9)."""
+"""IFR through ``train_net.py`` on the tiny synthetic VIS set, and the IFR config tree (``docs/architecture.md``, §9)."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""The miniature of papers/001's claim (benchmarks/moseg_static_fp.py, seeded, CPU, ~2-4 minutes): on synthetic
+"""The miniature of paper 001's claim (benchmarks/moseg_static_fp.py, seeded, CPU, ~2-4 minutes): on synthetic
 videos with same-looking static distractors, the joint model rejects static objects the appearance-only model
 detects, and segments the movers better."""
 import importlib.util

@@ -1,4 +1,4 @@
-"""Registration of every built-in dataset name (ARCHITECTURE §5), run once at ``import vidseg.data``.
+"""Registration of every built-in dataset name (``docs/architecture.md``), run once at ``import vidseg.data``.
 
 Real datasets live under ``$DETECTRON2_DATASETS`` (default ``datasets/``), read when a loader runs; the
 layouts are documented in ``datasets/README.md``. Loaders are lazy (``DatasetCatalog.get``). Metadata:
@@ -164,7 +164,7 @@ def builtin_datasets() -> dict[str, BuiltinDataset]:
         specs[f"ytvos_{year}_val"] = _ytvos(f"ytvos_{year}", "valid", False)
     specs["fbms_59_train"] = _fbms("Trainingset")
     specs["fbms_59_test"] = _fbms("Testset")
-    from .moving import moving_datasets  # moving-object subsets (papers/001); imported here: it uses this module
+    from .moving import moving_datasets  # moving-object subsets (paper 001); imported here: it uses this module
 
     specs.update(moving_datasets())
     for split in ("train", "val"):

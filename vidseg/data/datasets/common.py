@@ -45,7 +45,7 @@ def list_frames(folder: str | Path, exts: Sequence[str] = IMAGE_EXTS, *, layout:
 
 
 def make_entry(obj_id: int, category_id: int, rle: RLE, bbox: Sequence[float], iscrowd: int = 0) -> dict:
-    """One per-frame object annotation of the video record (ARCHITECTURE §5)."""
+    """One per-frame object annotation of the video record (``docs/architecture.md``)."""
     return {
         "id": int(obj_id),
         "category_id": int(category_id),

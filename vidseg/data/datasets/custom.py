@@ -97,13 +97,36 @@ def load_vos_folder(
         MetadataCatalog.get(dataset_name).set(thing_classes=["object"], thing_dataset_id_to_contiguous_id={1: 0})
 
     def one(seq: str) -> dict:
-        return png_sequence_record(
-            seq, frames=list_frames(img_root / seq, layout=VOS_LAYOUT),
-            ann_dir=require_exists(ann_root / seq, what="annotation folder", layout=VOS_LAYOUT),
-            require_all=require_annotations, first_frame_only=first_frame_only,
-        )
+        frames = list_frames(img_root / seq, layout=VOS_LAYOUT)
+        ann_dir = require_exists(ann_root / seq, what="annotation folder", layout=VOS_LAYOUT)
+        check_vos_sequence(frames, ann_dir, first_frame_mask=first_frame_only)
+        return png_sequence_record(seq, frames=frames, ann_dir=ann_dir, require_all=require_annotations,
+                                   first_frame_only=first_frame_only)
 
     return parallel_map(one, seqs)
+
+
+def check_vos_sequence(frames: Sequence[Path], ann_dir: Path, *, first_frame_mask: bool = True) -> None:
+    """Users' own videos: every frame has the first frame's size, every PNG that size, and (DAVIS protocol) the
+    first frame has a mask. Reads image headers only; raises :class:`DatasetFormatError` naming the file."""
+    from PIL import Image
+
+    def size(path: Path) -> tuple[int, int]:
+        with Image.open(path) as im:
+            return im.size
+
+    first = size(frames[0])
+    for f in frames[1:]:
+        if size(f) != first:
+            raise DatasetFormatError(f, f"frame is {size(f)[0]}x{size(f)[1]} but the video started at "
+                                        f"{first[0]}x{first[1]}", expected="one frame size per video")
+    mask0 = ann_dir / f"{frames[0].stem}.png"
+    if first_frame_mask and not mask0.is_file():
+        raise DatasetFormatError(mask0, "first-frame mask missing", expected="an indexed PNG for the first frame")
+    for png in sorted(ann_dir.glob("*.png")):
+        if size(png) != first:
+            raise DatasetFormatError(png, f"mask is {size(png)[0]}x{size(png)[1]} but the frames are "
+                                          f"{first[0]}x{first[1]}", expected="masks of the frame size")
 
 
 def register_vos_folder(

@@ -1,4 +1,4 @@
-"""Moving-object subsets of DAVIS and YouTube-VOS (papers/001, specs/moseg.md §4.3, §6.1), class-agnostic.
+"""Moving-object subsets of DAVIS and YouTube-VOS (paper 001), class-agnostic.
 
 - ``davis_moving_val``: the 22 DAVIS-2017 val sequences in which all moving objects and only moving objects
   are labelled (``release/davis17/moving_val_sequences.txt`` of the official code; the paper says 23 of 30),

@@ -1,4 +1,4 @@
-"""YouTube-VIS 2019 / 2021 and OVIS (same json format) -> video records (ARCHITECTURE §5).
+"""YouTube-VIS 2019 / 2021 and OVIS (same json format) -> video records (``docs/architecture.md``).
 
 json: ``{"videos": [{id, file_names[T], height, width, length}], "categories": [{id, name}],
 "annotations": [{id, video_id, category_id, segmentations[T] (RLE / polygons / null), iscrowd}]}``;
@@ -16,7 +16,7 @@ import pycocotools.mask as mask_util
 from vidseg.data.io.errors import DatasetFormatError, require_exists
 
 from .common import dataset_has_gt, entries_from_rles, flow_file_names, set_metadata
-from vidseg.structures.masks import RLE, segm_to_rle, uncompressed_to_rles
+from vidseg.structures.masks import RLE, segm_to_rle, uncompressed_to_rles, validate_rle
 
 logger = logging.getLogger(__name__)
 
@@ -61,13 +61,18 @@ def _segmentations_to_rles(
                         json_file,
                         f"annotation {ann.get('id')} frame {t}: RLE size {seg.get('size')} != video size {[h, w]}",
                     )
+                try:
+                    validate_rle(seg, where=f"annotation {ann.get('id')} of video {video['id']} frame {t}")
+                except ValueError as e:
+                    raise DatasetFormatError(json_file, str(e), expected="RLE runs summing to height*width") from None
                 pending.append(seg)
                 slots.append((a_i, t))
             elif seg is not None:
                 try:
                     row[t] = segm_to_rle(seg, h, w)
                 except ValueError as e:
-                    raise DatasetFormatError(json_file, f"annotation {ann.get('id')} frame {t}: {e}") from e
+                    raise DatasetFormatError(
+                        json_file, f"annotation {ann.get('id')} of video {video['id']} frame {t}: {e}") from None
         out.append(row)
     for (a_i, t), rle in zip(slots, uncompressed_to_rles(pending, h, w)):
         out[a_i][t] = rle

@@ -1,4 +1,4 @@
-"""Optical flow as a 3-channel network input (papers/001, specs/moseg.md §3.2–3.3).
+"""Optical flow as a 3-channel network input (paper 001).
 
 Per pixel, for a field (u, v) on an H×W frame with diagonal ``D = sqrt(H² + W²)``::
 
@@ -90,7 +90,7 @@ def mirrors_horizontally(transforms: T.Transform) -> bool:
 
 
 class FlowEncoder:
-    """Encodes raw flow for the motion stream, reproducing the augmentation choices of specs/moseg.md §3.3.
+    """Encodes raw flow for the motion stream, reproducing the augmentation choices of paper 001
 
     ``flip_mode``: ``correct`` (the flipped field has u negated before encoding) or ``naive`` (official code:
     the encoded image is mirrored, angle codes keep the unflipped direction). ``resize_mode``: ``raw`` (the

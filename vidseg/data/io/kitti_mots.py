@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vidseg.structures.masks import to_json_rle
+from vidseg.structures.masks import to_json_rle, validate_rle
 
 from .errors import DatasetFormatError
 
@@ -37,7 +37,12 @@ def read_kitti_mots_txt(path: str | Path) -> dict[int, list[MOTSEntry]]:
             raise DatasetFormatError(
                 f"{p}:{lineno}", f"non-integer field ({e})", expected="5 integers then an RLE"
             ) from e
-        out.setdefault(frame, []).append((obj_id, class_id, {"size": [h, w], "counts": fields[5]}))
+        rle = {"size": [h, w], "counts": fields[5]}
+        try:
+            validate_rle(rle, where=f"frame {frame} object {obj_id}")
+        except ValueError as e:
+            raise DatasetFormatError(f"{p}:{lineno}", str(e), expected="a COCO RLE of height*width pixels") from None
+        out.setdefault(frame, []).append((obj_id, class_id, rle))
     return out
 
 

@@ -49,8 +49,9 @@ def png_mode(path: str | Path) -> str:
         raise DatasetFormatError(Path(path), f"cannot read annotation PNG ({e})", expected="an indexed PNG") from e
 
 
-def write_indexed_png(path: str | Path, labels: np.ndarray, palette: np.ndarray | None = None) -> None:
-    """Write H×W integer labels (0..255) as a palette PNG (default palette: :func:`davis_palette`)."""
+def write_indexed_png(path, labels: np.ndarray, palette: np.ndarray | None = None) -> None:
+    """Write H×W integer labels (0..255) as a palette PNG (default palette: :func:`davis_palette`) to a path or a
+    binary file object."""
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise ValueError(f"write_indexed_png({path}): labels must be H×W, got shape {labels.shape}")
@@ -62,6 +63,9 @@ def write_indexed_png(path: str | Path, labels: np.ndarray, palette: np.ndarray 
     h, w = labels.shape
     img = Image.frombytes("P", (w, h), np.ascontiguousarray(labels, dtype=np.uint8).tobytes())
     img.putpalette(pal.reshape(-1).tolist())
+    if hasattr(path, "write"):
+        img.save(path, format="PNG")
+        return
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     img.save(p)

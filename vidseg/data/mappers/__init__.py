@@ -6,7 +6,7 @@ Each is built as ``MAPPER_REGISTRY.get(name)(cfg, is_train)`` and selected by ``
 from .flow_frame import FlowFrameMapper
 from .image_to_clip import ImageToClipMapper
 from .video_clip import VideoClipMapper
-from .video_test import VideoTestMapper
+from .video_inference import VideoTestMapper
 from .vos_clip import VOSClipMapper
 
 __all__ = ["FlowFrameMapper", "ImageToClipMapper", "VideoClipMapper", "VideoTestMapper", "VOSClipMapper"]

@@ -1,6 +1,6 @@
 """Helpers shared by the vidseg mappers: frame sampling and reading, per-clip object tables, ``Instances``.
 
-Model-input contract (ARCHITECTURE.md §5): every frame's ``Instances`` holds the SAME K objects of the clip in
+Model-input contract (``docs/architecture.md``): every frame's ``Instances`` holds the SAME K objects of the clip in
 the same order; ``gt_ids`` is -1 (and the mask/box zero) where an object is absent in that frame.
 """
 from __future__ import annotations

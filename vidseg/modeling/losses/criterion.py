@@ -1,7 +1,7 @@
 """``VideoSetCriterion``: set-prediction losses of video query decoders (Mask2Former-VIS + IFR's cross-frame term).
 
 For every supervised prediction (final layer and, with deep supervision, each ``aux_outputs`` entry) the matcher
-pairs queries with targets, then (ifr.md §3.3):
+pairs queries with targets, then (paper 003):
 
 - ``loss_ce``: softmax CE over K+1 classes with no-object weight ``eos_coef`` (class-weighted mean over all B·N
   queries), or sigmoid focal loss on one-hot K-vectors summed over queries and classes and divided by N_m;

@@ -1,4 +1,4 @@
-"""``VideoHungarianMatcher``: one-to-one assignment of video queries to video targets (Mask2Former-VIS, ifr.md §3.2).
+"""``VideoHungarianMatcher``: one-to-one assignment of video queries to video targets (Mask2Former-VIS, paper 003).
 
 Cost[q, j] = -w_class · p_q(c_j) + w_mask · BCE_pts(m_q, m_j) + w_dice · Dice_pts(m_q, m_j), where the masks of
 all T frames are compared at one set of random points shared by every query, target and frame of the clip.

@@ -1,6 +1,6 @@
 """``PerFrameMaskRCNN``: an image Mask R-CNN run on every frame, linked into tracks by a ``TRACKER_REGISTRY`` tracker.
 
-The "IoUTracker+" baseline of papers/002 Table I (per-frame Mask R-CNN + mask-IoU linking); its detector is also
+The "IoUTracker+" baseline of paper 002 Table I (per-frame Mask R-CNN + mask-IoU linking); its detector is also
 the appearance stream that ``moseg`` builds on.
 """
 from __future__ import annotations

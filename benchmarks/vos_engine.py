@@ -1,0 +1,209 @@
+#!/usr/bin/env python
+"""Streaming VOS engine: (a) peak RSS flat in video length, (b) ISVOS vs Cutie frames/s on the same frames.
+
+(a) The tiny ISVOS model (``configs/tests/isvos.yaml``) streams a synthetic video of ``--short`` and ``--long``
+frames (96×160, 2 objects, generated on the fly) through :class:`vidseg.vos.VOSEngine`, each in its own process;
+the peak RSS (``ru_maxrss``) of the two runs is compared (target: long within 10 % of short).
+(b) ISVOS (``configs/isvos/r50.yaml``, random weights) and Cutie's ``InferenceCore`` (PyPI ``rf-cutie``, base
+model, random weights; installed into this venv by the benchmark when missing) process the same ``--frames``
+frames at ``--height``×``--width`` with 2 objects given on frame 0, each in its own process: frames/s after the
+first frame, ms/frame of the memory read + decode path alone (ISVOS ``segment``; Cutie ``InferenceCore._segment``)
+and peak RSS. CPU unless ``--device cuda``.
+
+    python benchmarks/vos_engine.py --part memory
+    python benchmarks/vos_engine.py --part speed --frames 8
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def synthetic_frames(n: int, h: int, w: int, seed: int = 0):
+    """Yields (uint8 3×H×W frame, 2×H×W masks) of two squares moving on noise, one frame at a time."""
+    import numpy as np
+    import torch
+
+    rng = np.random.default_rng(seed)
+    s = min(h, w) // 4
+    for t in range(n):
+        img = rng.integers(0, 80, size=(3, h, w), dtype=np.uint8)
+        masks = np.zeros((2, h, w), bool)
+        for j in range(2):
+            x = int((t * 2 + j * w // 2) % (w - s))
+            y = (h // 4) * (1 + j)
+            masks[j, y: y + s, x: x + s] = True
+            img[:, masks[j]] = np.array([[220], [80 + 100 * j], [40]], np.uint8)
+        yield torch.from_numpy(img), torch.from_numpy(masks)
+
+
+def isvos_child(config: str, n: int, h: int, w: int, device: str, opts: list[str]) -> dict:
+    import torch
+    from detectron2.checkpoint import DetectionCheckpointer  # noqa: F401  (detectron2 import order)
+    from detectron2.modeling import build_model
+
+    from vidseg.config import load_config
+    from vidseg.vos import VOSEngine
+
+    cfg = load_config(config, ["MODEL.DEVICE", device, *opts])
+    model = build_model(cfg).eval()
+    engine = VOSEngine(model, cfg)
+    seg_time = [0.0]
+    model.segment = timed(model.segment, device, seg_time)
+    start = None
+    for t, (frame, masks) in enumerate(synthetic_frames(n, h, w)):
+        engine.step(frame, masks if t == 0 else None, [1, 2] if t == 0 else None, end=t == n - 1)
+        if t == 0:
+            sync(device)
+            start = time.perf_counter()
+    sync(device)
+    elapsed = time.perf_counter() - start
+    return {"fps": (n - 1) / elapsed, "segment_ms": 1000 * seg_time[0] / (n - 1), "memory_entries": len(engine.memory)}
+
+
+def ensure_cutie() -> str | None:
+    if importlib.util.find_spec("cutie") is not None:
+        return None
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "rf-cutie[inference]"], capture_output=True, text=True)
+    if r.returncode != 0:
+        return "pip install rf-cutie failed: " + (r.stderr.strip().splitlines() or ["?"])[-1]
+    return None
+
+
+def cutie_child(n: int, h: int, w: int, device: str) -> dict:
+    import torch
+    from hydra import compose, initialize_config_dir
+    from omegaconf import open_dict
+
+    import cutie
+    from cutie.inference.inference_core import InferenceCore
+    from cutie.inference.utils.args_utils import get_dataset_cfg
+    from cutie.model import cutie as cutie_model
+    from cutie.model.utils import resnet
+
+    resnet.load_weights_add_extra_dim = lambda *a, **k: None  # random weights: no download
+    resnet.model_zoo.load_url = lambda *a, **k: {}
+    with initialize_config_dir(version_base="1.3.2", config_dir=str(Path(cutie.__file__).parent / "config")):
+        cfg = compose(config_name="eval_config")
+    with open_dict(cfg):
+        get_dataset_cfg(cfg)
+    net = cutie_model.CUTIE(cfg).to(device).eval()
+    core = InferenceCore(net, cfg=cfg)
+    seg_time = [0.0]
+    core._segment = timed(core._segment, device, seg_time)
+    start = None
+    with torch.inference_mode():
+        for t, (frame, masks) in enumerate(synthetic_frames(n, h, w)):
+            img = frame.float().div(255).to(device)
+            if t == 0:
+                core.step(img, masks.float().to(device), objects=[1, 2], idx_mask=False)
+                sync(device)
+                start = time.perf_counter()
+            else:
+                core.step(img, end=t == n - 1)
+    sync(device)
+    elapsed = time.perf_counter() - start
+    return {"fps": (n - 1) / elapsed, "segment_ms": 1000 * seg_time[0] / (n - 1)}
+
+
+def timed(fn, device: str, total: list):
+    """``fn`` wrapped to add its (synchronised) wall time to ``total[0]``."""
+    def wrapper(*a, **k):
+        sync(device)
+        t0 = time.perf_counter()
+        out = fn(*a, **k)
+        sync(device)
+        total[0] += time.perf_counter() - t0
+        return out
+
+    return wrapper
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def child(args: argparse.Namespace) -> None:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    with torch.no_grad():
+        if args.child == "cutie":
+            out = cutie_child(args.frames, args.height, args.width, args.device)
+        else:
+            out = isvos_child(args.config, args.frames, args.height, args.width, args.device, args.opts)
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if args.device.startswith("cuda"):
+        out["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    print("RESULT " + json.dumps(out))
+
+
+def spawn(which: str, frames: int, h: int, w: int, a: argparse.Namespace, config: str, opts=()) -> dict:
+    cmd = [sys.executable, __file__, "--child", which, "--frames", str(frames), "--height", str(h), "--width",
+           str(w), "--device", a.device, "--threads", str(a.threads), "--config", config, "--opts", *opts]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    line = [x for x in r.stdout.splitlines() if x.startswith("RESULT ")]
+    if not line:
+        return {"error": (r.stderr.strip().splitlines() or ["no output"])[-1]}
+    return json.loads(line[-1][7:])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--part", choices=["memory", "speed", "all"], default="all")
+    p.add_argument("--short", type=int, default=100)
+    p.add_argument("--long", type=int, default=1000)
+    p.add_argument("--frames", type=int, default=8)
+    p.add_argument("--height", type=int, default=480)
+    p.add_argument("--width", type=int, default=854)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--config", default=str(ROOT / "configs" / "isvos" / "r50.yaml"))
+    p.add_argument("--opts", nargs="*", default=[])
+    a = p.parse_args()
+    if a.child:
+        return child(a)
+    if a.part in ("memory", "all"):
+        tiny = str(ROOT / "configs" / "tests" / "isvos.yaml")
+        rows = {n: spawn("isvos", n, 96, 160, a, tiny, ["TEST.VOS.MEM_EVERY", "5"]) for n in (a.short, a.long)}
+        s, l_ = rows[a.short], rows[a.long]
+        print(f"(a) tiny ISVOS, 96x160, 2 objects, {a.threads} thread(s), measured under load")
+        print("| frames | peak RSS MB | frames/s | memory entries |\n|---|---|---|---|")
+        for n, r in rows.items():
+            print(f"| {n} | {r.get('peak_rss_mb', float('nan')):.1f} | {r.get('fps', float('nan')):.1f} | "
+                  f"{r.get('memory_entries', '-')} |" if "error" not in r else f"| {n} | error: {r['error']} |")
+        if "error" not in s and "error" not in l_:
+            print(f"long / short peak RSS: {l_['peak_rss_mb'] / s['peak_rss_mb']:.3f} (target <= 1.10)")
+    if a.part in ("speed", "all"):
+        weights = ["MODEL.WEIGHTS", "", "SOLVER.AMP.ENABLED", "False"]
+        isvos = spawn("isvos", a.frames, a.height, a.width, a, a.config, weights[:2])
+        problem = ensure_cutie()
+        cut = {"error": problem} if problem else spawn("cutie", a.frames, a.height, a.width, a, a.config)
+        print(f"\n(b) {a.height}x{a.width}, 2 objects, {a.frames} frames, random weights, {a.device}, "
+              f"{a.threads} thread(s), measured under load")
+        print("| model | frames/s | memory read + decode ms/frame | peak RSS MB |\n|---|---|---|---|")
+        for name, r in (("ISVOS R50 (configs/isvos/r50.yaml)", isvos), ("Cutie base (rf-cutie InferenceCore)", cut)):
+            if "error" in r:
+                print(f"| {name} | error: {r['error']} | | |")
+            else:
+                print(f"| {name} | {r['fps']:.3f} | {r['segment_ms']:.0f} | {r['peak_rss_mb']:.0f} |")
+        if "error" not in isvos and "error" not in cut:
+            print(f"ISVOS / Cutie frames/s: {isvos['fps'] / cut['fps']:.2f} (target >= 0.5); read+decode speed ratio "
+                  f"{cut['segment_ms'] / isvos['segment_ms']:.2f} (target >= 1.0)")
+
+
+if __name__ == "__main__":
+    main()

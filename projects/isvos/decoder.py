@@ -1,0 +1,74 @@
+"""Multi-Path Fusion decoder of ISVOS (paper 004 §3.3 Eq. 4, Fig. 4; spec §2.7).
+
+Block i (B_i = res4/res3/res2, P_i = pixel-decoder levels 1/32, 1/16, 1/8):
+    B̃_i = Conv3×3(B_i), P̃_i = Conv3×3(P_i) (both to C(O_{i-1}) channels, object-agnostic, broadcast over K),
+    U = resize(O_{i-1}) to B_i's size, Z = concat(U + B̃_i, up×2(P̃_i)), O_i = ResBlock(Z) -> C_i.
+Head: Conv3×3(C_2 -> 1)(ReLU(O_2)) at stride 4, then bilinear ×4. ``mpf=False`` drops the P path
+(Z = U + B̃_i; "w/o MPF", paper Tab. 3).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .value_encoder import ResBlock
+
+
+class MPFDecoder(nn.Module):
+    """(F_mem, backbone skips, pixel-decoder levels) -> per-object mask logits at the input size."""
+
+    def __init__(self, *, value_dim: int, skip_dims: list[int], pixel_dim: int, channels: list[int],
+                 mpf: bool = True) -> None:
+        super().__init__()
+        if len(skip_dims) != 3 or len(channels) != 3:
+            raise ValueError(f"MODEL.ISVOS.MPF: 3 backbone features and 3 CHANNELS expected, got {skip_dims}, {channels}")
+        self.mpf = bool(mpf)
+        self.skip_convs = nn.ModuleList()
+        self.pixel_convs = nn.ModuleList() if self.mpf else None
+        self.blocks = nn.ModuleList()
+        prev = value_dim
+        for skip, out in zip(skip_dims, channels):
+            self.skip_convs.append(nn.Conv2d(skip, prev, 3, padding=1))
+            if self.mpf:
+                self.pixel_convs.append(nn.Conv2d(pixel_dim, prev, 3, padding=1))
+            self.blocks.append(ResBlock(2 * prev if self.mpf else prev, out))
+            prev = out
+        self.pred = nn.Conv2d(prev, 1, 3, padding=1)
+
+    def paths(self, skips: list[torch.Tensor], pixels: list[torch.Tensor] | None) -> list[tuple]:
+        """Object-agnostic (B̃_i, up×2(P̃_i) or None), each (B, C, h_i, w_i); computed once per frame."""
+        out = []
+        for i, skip in enumerate(skips):
+            b = self.skip_convs[i](skip)
+            p = None
+            if self.mpf:
+                p = F.interpolate(self.pixel_convs[i](pixels[i]), size=skip.shape[-2:], mode="bilinear",
+                                  align_corners=False)
+            out.append((b, p))
+        return out
+
+    def forward(self, memory: torch.Tensor, skips: list[torch.Tensor], pixels: list[torch.Tensor] | None,
+                out_size: tuple[int, int], paths: list[tuple] | None = None) -> dict:
+        """
+        Args:
+            memory: F_mem (B, K, C_v, h, w); skips: [res4, res3, res2]; pixels: [P_0, P_1, P_2] (MPF only).
+            out_size: padded input (H, W); paths: precomputed :meth:`paths`.
+
+        Returns:
+            ``logits`` (B, K, H, W) and ``features`` [O_0, O_1, O_2] each (B, K, C_i, h_i, w_i).
+        """
+        b, k = memory.shape[:2]
+        paths = paths if paths is not None else self.paths(skips, pixels)
+        x = memory.flatten(0, 1)
+        feats = []
+        for i, (bt, pt) in enumerate(paths):
+            u = F.interpolate(x, size=bt.shape[-2:], mode="bilinear", align_corners=False)
+            z = u + bt.repeat_interleave(k, dim=0)
+            if pt is not None:
+                z = torch.cat([z, pt.repeat_interleave(k, dim=0)], 1)
+            x = self.blocks[i](z)
+            feats.append(x.view(b, k, *x.shape[1:]))
+        logits = self.pred(F.relu(x))
+        logits = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False)
+        return {"logits": logits.view(b, k, *out_size), "features": feats}
