@@ -63,9 +63,14 @@ class Step:
             f.flush()
             proc = subprocess.Popen([sys.executable, "train_net.py", *args], cwd=ROOT, stdout=f,
                                     stderr=subprocess.STDOUT, env=env)
-            while proc.poll() is None:
-                time.sleep(1.0)
-                poll(self._new_text(start))
+            try:
+                while proc.poll() is None:
+                    time.sleep(1.0)
+                    poll(self._new_text(start))
+            finally:  # interrupted: do not leave the training process behind (a rerun resumes it)
+                if proc.poll() is None:
+                    proc.terminate()
+                    proc.wait()
             poll(self._new_text(start))
         if proc.returncode:
             tail = self._new_text(start).strip().splitlines()[-1:] or ["(no output)"]
@@ -167,5 +172,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup above on SIGTERM too
     sys.path.insert(0, str(ROOT))
     sys.exit(main())
