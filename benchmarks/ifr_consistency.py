@@ -1,21 +1,32 @@
 #!/usr/bin/env python
-"""IFR vs the Mask2Former-VIS switch on synthetic crossing objects (paper 003), on CPU.
+"""Does IFR keep identities better than Mask2Former-VIS? A fair synthetic experiment (issue 13 item 3), on CPU.
 
-Videos: two squares of the same class and colour move linearly across each other (64×64, 12 frames; the upper
-one occludes the other while they overlap), so identities can only be kept from motion. Both models use the
-tiny ``configs/ifr/quickstart.yaml`` network (identical backbone, pixel decoder, seeds and iterations) and are
-trained on 2-frame clips (sampling range 3); the only differences are ``MODEL.IFR.ENABLED`` and the
-classification loss (focal for IFR, softmax CE for Mask2Former-VIS, as in the papers). Evaluation on held-out
-crossing videos: YouTube-VIS AP and the paper-003 consistency metrics (IDF1, MOTA, IDs at score ≥ 0.5; IDs at
-score ≥ 0.3 as well). Prints a table (per seed and mean ± sample std); ``--record`` writes it into
-``benchmarks/RESULTS.md`` under ``## IFR vs Mask2Former-VIS``.
+Data (``ifr_consistency_data.py``): 3–4 same-class objects per video with distinct constant textures, crossing
+with partial occlusion, entering and leaving (``textured``), and the ``identical`` control set where all objects
+of a video look the same (motion-only identities). Protocol:
 
-    python benchmarks/ifr_consistency.py              # 3 seeds, about 15 CPU-minutes on an idle 2-core machine
+1. A shared per-frame pre-training stage stands in for COCO: an image Mask2Former (the Mask2Former-VIS decoder on
+   1-frame clips, CE) on frames of the textured training videos. Every arm starts from it exactly as the paper
+   starts from COCO: backbone, pixel decoder, query embeddings, norms and mask head load; Mask2Former-VIS also
+   loads its decoder layers; IFR layers (and a focal class head) start random.
+2. Arms, identical network, data, seeds and iterations: Mask2Former-VIS (CE), IFR (CE), IFR (focal), IFR λe = 0
+   (focal), IFR without recurrence (focal); trained with 2- and 4-frame clips (same frames per batch).
+3. Evaluation on held-out videos of each set: per-frame mIoU (identity-agnostic, all output tracks; is the
+   segmentation on par?), IDF1, MOTA and ID switches (paper protocol: boxes, IoU 0.5, score ≥ 0.5) and video AP;
+   mean ± std over paired seeds, paired differences against the reference arm, and the perfect / swap-at-every-
+   crossing oracles as bounds.
+
+Every knob scales the protocol down; each finished run is stored in ``<out>/.../runs_*.json`` (a rerun skips it) and the
+printed table states exactly what was run. ``--record`` writes it into ``benchmarks/RESULTS.md``.
+
+    python benchmarks/ifr_consistency.py                                 # full protocol (many CPU hours)
+    python benchmarks/ifr_consistency.py --seeds 0 1 --clip-lengths 2 --iters 300 --pretrain-iters 300
 """
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import sys
@@ -25,108 +36,123 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 import torch  # noqa: E402
-from detectron2.data import DatasetCatalog, MetadataCatalog  # noqa: E402
+from detectron2.data import DatasetCatalog  # noqa: E402
 from detectron2.engine import default_argument_parser  # noqa: E402
 
 import train_net  # noqa: E402
-from vidseg.data.datasets.synthetic import CLASS_NAMES, SynthVideo  # noqa: E402
-from vidseg.data.datasets.synthetic.writers import write_ytvis  # noqa: E402
-from vidseg.data.datasets.ytvis import load_ytvis_json  # noqa: E402
+from ifr_consistency_data import make_split, oracle_predictions, per_frame_miou, register  # noqa: E402
+from vidseg.data.datasets.synthetic import CLASS_NAMES  # noqa: E402
+from vidseg.evaluation.ytvis import ytvis_metrics  # noqa: E402
+from vidseg.structures.video_instances import VideoInstances  # noqa: E402
 
 CONFIG = ROOT / "configs" / "ifr" / "quickstart.yaml"
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## IFR vs Mask2Former-VIS"
-SIZE, LENGTH = 64, 12
-COLOR = np.array([225.0, 60.0, 50.0])
-VARIANTS = {
-    "IFR": [],
-    "Mask2Former-VIS": ["MODEL.IFR.ENABLED", "False", "MODEL.IFR.CLASS_LOSS", "ce"],
+ARMS = {
+    "m2f_ce": ("Mask2Former-VIS (CE)", ["MODEL.IFR.ENABLED", "False", "MODEL.IFR.CLASS_LOSS", "ce"]),
+    "ifr_ce": ("IFR (CE)", ["MODEL.IFR.CLASS_LOSS", "ce"]),
+    "ifr_focal": ("IFR (focal)", ["MODEL.IFR.CLASS_LOSS", "focal"]),
+    "ifr_le0": ("IFR λe = 0", ["MODEL.IFR.CLASS_LOSS", "focal", "MODEL.IFR.CROSS_FRAME_WEIGHT", "0.0"]),
+    "ifr_norec": ("IFR without recurrence", ["MODEL.IFR.CLASS_LOSS", "focal", "MODEL.IFR.RECURRENCE", "False"]),
 }
-COLUMNS = ("AP", "AP50", "IDF1", "MOTA", "IDs", "IDs@0.3")
+PAIRS = (("ifr_ce", "m2f_ce"), ("ifr_focal", "ifr_ce"), ("ifr_le0", "ifr_focal"), ("ifr_norec", "ifr_focal"))
+COLUMNS = ("mIoU", "AP", "IDF1", "MOTA", "IDs")
+SEEDS = {"textured": (1000, 2000), "identical": (3000, 4000)}  # (train, val) generator seeds
 
 
-def crossing_video(rng: np.random.Generator) -> SynthVideo:
-    """Two same-looking squares crossing near the centre at a random frame and angle."""
-    half = rng.uniform(8.0, 10.0)
-    centre = SIZE / 2 + rng.uniform(-6, 6, size=2)
-    t_cross = rng.uniform(4, 7)
-    angle = rng.uniform(0, 2 * np.pi)
-    angles = (angle, angle + np.pi / 2 + rng.uniform(-0.6, 0.6))
-    speeds = rng.uniform(3.0, 4.5, size=2)
-    ys, xs = np.mgrid[0:SIZE, 0:SIZE] + 0.5
-    grey = np.kron(rng.uniform(60, 130, size=(SIZE // 8, SIZE // 8)), np.ones((8, 8)))[..., None]
-    background = grey + rng.normal(0, 8, size=(SIZE, SIZE, 3))
-    color = np.clip(COLOR + rng.normal(0, 8, size=3), 0, 255)
-    frames = np.zeros((LENGTH, SIZE, SIZE, 3), np.uint8)
-    masks = np.zeros((2, LENGTH, SIZE, SIZE), bool)
-    for t in range(LENGTH):
-        img = background.copy()
-        for k in (1, 0):  # square 0 is painted last: it occludes square 1
-            c = centre + speeds[k] * (t - t_cross) * np.array([np.cos(angles[k]), np.sin(angles[k])])
-            inside = (np.abs(xs - c[0]) <= half) & (np.abs(ys - c[1]) <= half)
-            img[inside] = color * (0.9 + 0.1 * np.sin(0.8 * xs[inside] + k))[:, None]
-            masks[k, t] = inside
-        masks[1, t] &= ~masks[0, t]
-        frames[t] = np.clip(np.rint(img), 0, 255).astype(np.uint8)
-    return SynthVideo(frames=frames, masks=masks, classes=[0, 0], flows=np.zeros((LENGTH - 1, SIZE, SIZE, 2), np.float32),
-                      distractor_masks=np.zeros((LENGTH, SIZE, SIZE), bool), distractor_class=-1)
+def fresh_logging() -> None:
+    """Each in-process ``train_net`` run adds log handlers (its own output folder); drop the previous ones."""
+    for name in ("", "detectron2", "d2", "fvcore", "vidseg", "projects"):
+        logging.getLogger(name).handlers.clear()
 
 
-def register_crossing(root: Path, num_train: int, num_val: int) -> None:
-    """Write (once) and register ``ifr_crossing_{train,val}`` in YouTube-VIS format."""
-    for split, num, seed in (("train", num_train, 1000), ("val", num_val, 2000)):
-        folder = root / f"crossing_{split}_{num}"
-        if not (folder / "annotations.json").is_file():
-            rng = np.random.default_rng(seed)
-            write_ytvis(folder, [crossing_video(rng) for _ in range(num)])
-        name = f"ifr_crossing_{split}"
-        if name in DatasetCatalog.list():
-            DatasetCatalog.remove(name)
-            MetadataCatalog.remove(name)
-        json_file, image_root = folder / "annotations.json", folder / "JPEGImages"
-        DatasetCatalog.register(name, lambda j=json_file, i=image_root, n=name: load_ytvis_json(
-            j, i, n, require_annotations=True))
-        MetadataCatalog.get(name).set(
-            evaluator_type="YTVISEvaluator", task="vis", thing_classes=list(CLASS_NAMES), has_gt=True,
-            thing_dataset_id_to_contiguous_id={i + 1: i for i in range(len(CLASS_NAMES))},
-            json_file=str(json_file), image_root=str(image_root),
-        )
+def opts(a, extra: list[str]) -> list[str]:
+    return ["INPUT.MIN_SIZE_TRAIN", f"({a.size},)", "INPUT.MAX_SIZE_TRAIN", str(a.size), "INPUT.MIN_SIZE_TEST",
+            str(a.size), "INPUT.MAX_SIZE_TEST", str(a.size), "TEST.VIS_VIDEOS", "0", "DATALOADER.NUM_WORKERS", "0",
+            "MODEL.IFR.FOCAL_PRIOR_PROB", "0.01", *extra]
 
 
-def run(variant: str, seed: int, iters: int, out: Path) -> dict:
-    """Train one model (``train_net.py``), then evaluate it on the held-out crossing videos (``--eval-only``)."""
-    common = [
-        "DATASETS.TRAIN", '("ifr_crossing_train",)', "INPUT.MIN_SIZE_TRAIN", f"({SIZE},)", "INPUT.MAX_SIZE_TRAIN",
-        str(SIZE), "INPUT.MIN_SIZE_TEST", str(SIZE), "INPUT.MAX_SIZE_TEST", str(SIZE), "INPUT.CLIP.SAMPLING_RANGE",
-        "3", "SEED", str(seed), "TEST.VIS_VIDEOS", "0", "OUTPUT_DIR", str(out), *VARIANTS[variant],
-    ]
-    train = ["DATASETS.TEST", "()", "SOLVER.MAX_ITER", str(iters), "SOLVER.STEPS", f"({int(iters * 0.8)},)",
-             "SOLVER.CHECKPOINT_PERIOD", str(iters + 1)]
-    train_net.main(default_argument_parser().parse_args(["--config-file", str(CONFIG), *common, *train]))
-    test = ["DATASETS.TEST", '("ifr_crossing_val",)', "MODEL.WEIGHTS", str(out / "model_final.pth")]
-    args = default_argument_parser().parse_args(["--config-file", str(CONFIG), "--eval-only", *common, *test])
-    results = train_net.main(args)
-    metrics = dict(results.get("ytvis", results.get("segm", {})))
-    details = json.loads(next(out.rglob("ytvis_details.json")).read_text())
-    metrics["IDs@0.3"] = details["consistency_by_score_threshold"]["0.3"]["IDs"]
-    return {c: float(metrics[c]) * (100 if c in ("AP", "AP50", "IDF1", "MOTA") else 1) for c in COLUMNS}
+def train(a, out: Path, extra: list[str], iters: int, frames: int) -> Path:
+    """One ``train_net.py`` training run; returns its final checkpoint."""
+    ckpt = out / "model_final.pth"
+    if not ckpt.is_file():
+        sched = ["SOLVER.MAX_ITER", str(iters), "SOLVER.STEPS", f"({int(iters * 0.8)},)", "SOLVER.WARMUP_ITERS",
+                 str(min(20, iters // 10)), "SOLVER.CHECKPOINT_PERIOD", str(iters + 1), "SOLVER.IMS_PER_BATCH",
+                 str(max(1, a.frames_per_batch // frames)), "INPUT.CLIP.NUM_FRAMES", str(frames),
+                 "INPUT.CLIP.SAMPLING_RANGE", str(a.sampling_range), "DATASETS.TEST", "()", "OUTPUT_DIR", str(out)]
+        args = default_argument_parser().parse_args(["--config-file", str(CONFIG), *opts(a, extra + sched)])
+        fresh_logging()
+        train_net.main(args)
+    return ckpt
 
 
-def table(rows: list[tuple[str, int, dict]]) -> str:
-    lines = ["| model | seed | " + " | ".join(COLUMNS) + " |", "|---|---|" + "---|" * len(COLUMNS)]
-    for name, seed, m in rows:
-        lines.append(f"| {name} | {seed} | " + " | ".join(f"{m[c]:.1f}" for c in COLUMNS) + " |")
-    for name in VARIANTS:
-        ms = [m for n, _, m in rows if n == name]
-        if len(ms) > 1:
-            cells = []
-            for c in COLUMNS:
-                v = np.array([m[c] for m in ms])
-                cells.append(f"{v.mean():.1f} ± {v.std(ddof=1):.1f}")
-            lines.append(f"| **{name}** | mean ± std | " + " | ".join(cells) + " |")
+def predictions_from_results(path: Path, records: list[dict]) -> dict:
+    """results.json (server format) -> {video_id: VideoInstances} with contiguous labels."""
+    entries = json.loads(path.read_text())
+    sizes = {r["video_id"]: (r["height"], r["width"]) for r in records}
+    out: dict = {}
+    for e in entries:
+        out.setdefault(e["video_id"], []).append(e)
+    return {v: VideoInstances(image_size=sizes[v], frame_idx=list(range(len(es[0]["segmentations"]))),
+                              track_ids=list(range(1, len(es) + 1)), scores=[e["score"] for e in es],
+                              labels=[e["category_id"] - 1 for e in es], masks=[e["segmentations"] for e in es])
+            for v, es in out.items()}
+
+
+def metrics_of(records: list[dict], predictions: dict) -> dict:
+    m, _ = ytvis_metrics(records, predictions, CLASS_NAMES)
+    return {"mIoU": 100 * per_frame_miou(records, predictions), "AP": 100 * m["AP"], "IDF1": 100 * m["IDF1"],
+            "MOTA": 100 * m["MOTA"], "IDs": float(m["IDs"])}
+
+
+def evaluate(a, ckpt: Path, out: Path, extra: list[str], val: str) -> dict:
+    args = default_argument_parser().parse_args(["--config-file", str(CONFIG), "--eval-only", *opts(a, extra + [
+        "DATASETS.TEST", f'("{val}",)', "MODEL.WEIGHTS", str(ckpt), "OUTPUT_DIR", str(out)])])
+    fresh_logging()
+    train_net.main(args)
+    records = DatasetCatalog.get(val)
+    return metrics_of(records, predictions_from_results(next(out.rglob("results.json")), records))
+
+
+def fmt(values: list[float]) -> str:
+    v = np.array(values)
+    return f"{v.mean():.1f} ± {v.std(ddof=1):.1f}" if len(v) > 1 else f"{v.mean():.1f}"
+
+
+def report(a, runs: dict, oracles: dict, minutes: float) -> str:
+    lines = [SECTION, "", f"`{' '.join(['python benchmarks/ifr_consistency.py', *sys.argv[1:]])}`: "
+             f"{a.train_videos} train / {a.val_videos} held-out videos per set, {a.size}×{a.size}, {a.length} frames; "
+             f"tiny `configs/ifr/quickstart.yaml` network; shared per-frame pre-training {a.pretrain_iters} iterations,"
+             f" then {a.iters} iterations per arm at {a.frames_per_batch} frames per batch; seeds "
+             f"{' '.join(map(str, a.seeds))}; {a.threads} CPU thread(s), {minutes:.0f} min for the runs not cached "
+             "(measured under load). mIoU, AP, IDF1, MOTA ×100; IDF1, MOTA, IDs at score ≥ 0.5. The plateau of the "
+             "per-frame mIoU was not checked (fixed iterations).", ""]
+    for s in a.sets:
+        lines += [f"### {s} set", "", "| arm | clip frames | seeds | " + " | ".join(COLUMNS) + " |",
+                  "|---|---|---|" + "---|" * len(COLUMNS)]
+        for name in ("perfect", "swap"):
+            lines.append(f"| oracle: {name} | – | – | " + " | ".join(f"{oracles[s][name][c]:.1f}" for c in COLUMNS)
+                         + " |")
+        for t in a.clip_lengths:
+            for arm in a.arms:
+                ms = [runs[k] for k in (f"{s}/T{t}/{arm}/seed{x}" for x in a.seeds) if k in runs]
+                if ms:
+                    lines.append(f"| {ARMS[arm][0]} | {t} | {len(ms)} | "
+                                 + " | ".join(fmt([m[c] for m in ms]) for c in COLUMNS) + " |")
+        lines += ["", "Paired differences (arm − reference, same seed), mean ± std:", "",
+                  "| arm − reference | clip frames | pairs | " + " | ".join(f"Δ{c}" for c in COLUMNS) + " |",
+                  "|---|---|---|" + "---|" * len(COLUMNS)]
+        for t in a.clip_lengths:
+            for arm, ref in PAIRS:
+                pairs = [(runs[f"{s}/T{t}/{arm}/seed{x}"], runs[f"{s}/T{t}/{ref}/seed{x}"]) for x in a.seeds
+                         if f"{s}/T{t}/{arm}/seed{x}" in runs and f"{s}/T{t}/{ref}/seed{x}" in runs]
+                if pairs:
+                    lines.append(f"| {ARMS[arm][0]} − {ARMS[ref][0]} | {t} | {len(pairs)} | "
+                                 + " | ".join(fmt([p[c] - q[c] for p, q in pairs]) for c in COLUMNS) + " |")
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -134,39 +160,68 @@ def record(text: str) -> None:
     """Replace (or append) the ``## IFR vs Mask2Former-VIS`` section of benchmarks/RESULTS.md."""
     old = RESULTS.read_text() if RESULTS.is_file() else ""
     pattern = re.compile(rf"{re.escape(SECTION)}\n.*?(?=\n## |\Z)", re.S)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: text.rstrip("\n"), old)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text if old.strip() else text
+    new = pattern.sub(lambda _: text.rstrip("\n"), old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
     RESULTS.write_text(new.rstrip("\n") + "\n")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--iters", type=int, default=300)
-    p.add_argument("--train-videos", type=int, default=48)
-    p.add_argument("--val-videos", type=int, default=16)
+    p.add_argument("--sets", nargs="+", default=["textured", "identical"], choices=list(SEEDS))
+    p.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    p.add_argument("--clip-lengths", type=int, nargs="+", default=[2, 4])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--iters", type=int, default=2000, help="training iterations per arm")
+    p.add_argument("--pretrain-iters", type=int, default=2000, help="shared per-frame pre-training iterations")
+    p.add_argument("--frames-per-batch", type=int, default=8)
+    p.add_argument("--sampling-range", type=int, default=5, help="INPUT.CLIP.SAMPLING_RANGE of training clips")
+    p.add_argument("--train-videos", type=int, default=64)
+    p.add_argument("--val-videos", type=int, default=24)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--length", type=int, default=24)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared machine)")
     p.add_argument("--out", default=str(ROOT / "output" / "bench_ifr_consistency"))
     p.add_argument("--record", action="store_true", help="write the table into benchmarks/RESULTS.md")
+    p.add_argument("--report-only", action="store_true", help="print the table of the runs already stored")
+    p.add_argument("--minutes", type=float, default=0, help="start no new run after this many minutes (0 = no limit)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    out = Path(a.out)
-    register_crossing(out / "data", a.train_videos, a.val_videos)
-    rows, start = [], time.time()
+    out = Path(a.out) / f"s{a.size}_l{a.length}_n{a.train_videos}-{a.val_videos}"
+    oracles = {}
+    for s in a.sets:
+        (tr_seed, val_seed), identical = SEEDS[s], s == "identical"
+        register(f"ifrc_{s}_train", out / "data" / f"{s}_train", make_split(
+            tr_seed, a.train_videos, identical=identical, size=a.size, length=a.length))
+        val_videos = make_split(val_seed, a.val_videos, identical=identical, size=a.size, length=a.length)
+        register(f"ifrc_{s}_val", out / "data" / f"{s}_val", val_videos)
+        records = DatasetCatalog.get(f"ifrc_{s}_val")
+        oracles[s] = {n: metrics_of(records, oracle_predictions(val_videos, records, swap=n == "swap"))
+                      for n in ("perfect", "swap")}
+    runs_file = out / f"runs_it{a.iters}_pre{a.pretrain_iters}_fpb{a.frames_per_batch}.json"
+    runs = json.loads(runs_file.read_text()) if runs_file.is_file() else {}
+    start = time.time()
+    if a.report_only:
+        a.seeds = sorted({int(k.rsplit("seed", 1)[1]) for k in runs} & set(a.seeds)) or a.seeds
+        text = report(a, runs, oracles, 0.0)
+        print("\n" + text)
+        if a.record:
+            record(text)
+        return
+    pre = train(a, out / f"pretrain_{a.pretrain_iters}", ["MODEL.IFR.ENABLED", "False", "MODEL.IFR.CLASS_LOSS", "ce",
+                "DATASETS.TRAIN", '("ifrc_textured_train",)'], a.pretrain_iters, 1)
     for seed in a.seeds:
-        for name in VARIANTS:
-            rows.append((name, seed, run(name, seed, a.iters, out / f"{name.split('-')[0].lower()}_seed{seed}")))
-    minutes = (time.time() - start) / 60
-    text = (
-        f"{SECTION}\n\n`python benchmarks/ifr_consistency.py --seeds {' '.join(map(str, a.seeds))} --iters {a.iters}` "
-        f"({a.train_videos} train / {a.val_videos} held-out crossing videos, {SIZE}×{SIZE}, {LENGTH} frames; tiny "
-        f"`configs/ifr/quickstart.yaml` network, {a.iters} iterations of 4 two-frame clips; {a.threads} CPU thread(s), "
-        f"{minutes:.0f} min in all). AP/AP50/IDF1/MOTA ×100; IDF1, MOTA, IDs at score ≥ 0.5 (paper protocol), "
-        f"IDs@0.3 at score ≥ 0.3. {2 * a.val_videos} IDs means both identities swap at every crossing.\n\n"
-        f"{table(rows)}\n"
-    )
+        for s in a.sets:
+            for t in a.clip_lengths:
+                for arm in a.arms:
+                    key = f"{s}/T{t}/{arm}/seed{seed}"
+                    if key in runs or (a.minutes and time.time() - start > 60 * a.minutes):
+                        continue
+                    run_dir = out / f"{key.replace('/', '_')}_it{a.iters}"
+                    extra = ARMS[arm][1] + ["SEED", str(seed), "MODEL.WEIGHTS", str(pre)]
+                    ckpt = train(a, run_dir, extra + ["DATASETS.TRAIN", f'("ifrc_{s}_train",)'], a.iters, t)
+                    runs[key] = evaluate(a, ckpt, run_dir / "eval", extra, f"ifrc_{s}_val")
+                    runs_file.write_text(json.dumps(runs, indent=1))
+                    print(key, runs[key], flush=True)
+    text = report(a, runs, oracles, (time.time() - start) / 60)
     print("\n" + text)
     if a.record:
         record(text)

@@ -35,7 +35,7 @@ PIXEL_DECODER_REGISTRY.__doc__ = """Pixel decoders of Mask2Former-style models: 
 
 COST_TERM_REGISTRY = Registry("COST_TERM")
 COST_TERM_REGISTRY.__doc__ = """Terms of a tracker's assignment cost: ``fn(tracks: Side, cands: Side) -> ndarray`` of shape
-(len(tracks), len(cands)), each entry in [0, 1] (0 = the pair agrees perfectly). ``Side`` is
+(len(tracks), len(cands)) of costs, lower is better (the built-in terms are negated similarities in [−1, 0]). ``Side`` is
 :class:`vidseg.tracking.costs.Side`; a term reads the fields it needs and raises ``ValueError`` if one is missing.
 """
 
@@ -43,7 +43,7 @@ MOTION_PRIOR_REGISTRY = Registry("MOTION_PRIOR")
 MOTION_PRIOR_REGISTRY.__doc__ = """Motion priors: ``cls(cfg)``; ``prior.predict(histories: list[TrackHistory], target_frame: int)
 -> list[np.ndarray | None]`` gives each track's predicted H×W boolean mask at ``target_frame`` (``None``: no
 prediction). ``prior.history`` bounds the past masks a tracker keeps per track. Selected by
-``MODEL.MOTION_PRIOR.NAME``; trackers turn a prediction into the cost term ``λ·(1 − IoU(predicted, candidate))``.
+``MODEL.MOTION_PRIOR.NAME``; trackers turn a prediction into the cost term ``−λ·IoU(predicted, candidate)`` (``λ·(1 − IoU)`` up to a constant).
 """
 
 

@@ -57,7 +57,7 @@ def add_ifr_config(cfg: CN) -> None:
     ifr.TEST_STRIDE = 1  # clip mode: window step (the last window is aligned to the video end)
     ifr.TEST_MATCH_THRESHOLD = 0.05  # clip mode: min soft mask IoU (overlapping windows) / cosine (disjoint)
     ifr.TEST_KEEP_SCORE = 0.05  # clip mode: a window's query must reach this class probability to be kept
-    # ---- test-time augmentation (paper §3.2, spec §5.3; video mode): runs merged by matching to a pivot run
+    # ---- test-time augmentation (paper 003 §3.2; video mode): runs merged by matching to a pivot run
     ifr.TTA = CN()
     ifr.TTA.ENABLED = False
     ifr.TTA.MIN_SIZES = (360, 480, 600, 720)  # shorter sides (longer side <= INPUT.MAX_SIZE_TEST)

@@ -29,6 +29,7 @@ from vidseg.tracking.motion import build_motion_prior
 from vidseg.tracking.query import FrameQueries, QueryMatchingTracker
 
 from .config import class_loss_of
+from .frame_cache import FrameFeatureCache
 from .ifr_decoder import IFRTransformerDecoder
 from .inference import video_topk_instances, window_starts
 from .m2f_decoder import VideoMaskedTransformerDecoder
@@ -69,6 +70,7 @@ class IFR(nn.Module):
         keep_score: float = 0.05,
         tta: TTASettings | None = None,
         frame_tracker_args: dict | None = None,
+        max_frames_whole: int = 0,
     ) -> None:
         """
         Args:
@@ -82,6 +84,7 @@ class IFR(nn.Module):
             test_window / test_stride: clip mode window length and step.
             match_threshold / keep_score: clip mode linking threshold and minimum class probability.
             tta: test-time augmentation settings (video mode), or None.
+            max_frames_whole: in ``video`` mode, videos longer than this run in ``clip`` mode (0 = no limit).
         """
         super().__init__()
         if test_mode not in TEST_MODES:
@@ -109,6 +112,9 @@ class IFR(nn.Module):
         if tta is not None and test_mode != "video":
             raise ValueError("MODEL.IFR.TTA.ENABLED needs MODEL.IFR.TEST_MODE video (runs are whole-video)")
         self.tta = tta
+        if max_frames_whole < 0:
+            raise ValueError(f"TEST.MAX_FRAMES_WHOLE: expected >= 0 (0 = no limit), got {max_frames_whole}")
+        self.max_frames_whole = max_frames_whole
 
     @classmethod
     def from_config(cls, cfg) -> dict:
@@ -164,10 +170,11 @@ class IFR(nn.Module):
             # frame mode (MinVIS-style): 1·(1 − cos) + MODEL.MOTION_PRIOR.WEIGHT·(1 − IoU(motion prior, mask))
             "frame_tracker_args": {
                 "motion_prior": build_motion_prior(cfg), "motion_weight": cfg.MODEL.MOTION_PRIOR.WEIGHT,
-                "embed_weight": 2.0, "topk": ifr.TEST_TOPK,
+                "embed_weight": 1.0, "topk": ifr.TEST_TOPK,
             } if ifr.TEST_MODE == "frame" else None,
             "tta": TTASettings(tuple(ifr.TTA.MIN_SIZES), cfg.INPUT.MAX_SIZE_TEST, ifr.TTA.FLIP, ifr.TTA.PIVOT_SEED)
             if ifr.TTA.ENABLED else None,
+            "max_frames_whole": cfg.TEST.MAX_FRAMES_WHOLE,
         }
 
     @property
@@ -223,17 +230,20 @@ class IFR(nn.Module):
         return {k: v * weights[k] for k, v in losses.items() if k in weights}
 
     def inference(self, video: dict) -> dict:
-        """One whole-video dict -> ``{"video_instances": VideoInstances}`` at the original resolution."""
+        """One whole-video dict -> ``{"video_instances": VideoInstances}`` at the original resolution. Whole-video
+        decoding (with test-time augmentation if enabled) in ``video`` mode up to ``max_frames_whole`` frames;
+        sliding windows in ``clip`` mode and for longer videos."""
         frames = video["image"]
         if len(frames) == 0:
             raise ValueError(f"IFR: video {video.get('video_id')!r} has no frames")
         length = len(frames)
         out_size = (int(video.get("height", frames[0].shape[-2])), int(video.get("width", frames[0].shape[-1])))
         frame_idx = [int(i) for i in video.get("frame_idx", range(length))]
+        whole = self.test_mode == "video" and not 0 < self.max_frames_whole < length
         with torch.no_grad():
-            if self.tta is not None:
+            if whole and self.tta is not None:
                 instances = tta_video_instances(self, frames, out_size, frame_idx, self.tta)
-            elif self.test_mode == "video":
+            elif whole:
                 images = self.preprocess(frames)
                 out = self.decode(images.tensor, length, chunk=self.clip_chunk)
                 instances = video_topk_instances(
@@ -249,17 +259,19 @@ class IFR(nn.Module):
     def clip_inference(
         self, frames: list[torch.Tensor], out_size: tuple[int, int], frame_idx: list[int]
     ) -> VideoInstances:
-        """Sliding-window inference with id carry-over; tensors of one window at a time."""
+        """Sliding-window inference with id carry-over; tensors of one window at a time. Each frame's backbone and
+        pixel decoder run once (``FrameFeatureCache``); overlapping windows reuse the features."""
         starts = window_starts(len(frames), self.test_window, self.test_stride)
+        cache = FrameFeatureCache(frames, self.preprocess, self.encode, self.clip_chunk)
         acc = None
         for k, start in enumerate(starts):
-            window = frames[start : start + self.test_window]
-            images = self.preprocess(window)
-            out = self.decode(images.tensor, len(window), chunk=self.clip_chunk)
+            end = min(start + self.test_window, len(frames))
+            mask_features, levels = cache.window(start, end)
+            out = self.predictor(levels, mask_features, num_frames=end - start)
             if acc is None:
                 acc = ClipTrackAccumulator(
                     length=len(frames), match_threshold=self.match_threshold, keep_score=self.keep_score,
-                    paster=_paster(images, out_size), topk=self.test_topk, frame_idx=frame_idx,
+                    paster=_paster(cache.images, out_size), topk=self.test_topk, frame_idx=frame_idx,
                 )
             probs = class_probabilities(out["pred_logits"][0], self.class_loss)
             acc.update(start, WindowPredictions(probs, out["pred_masks"][0], out["pred_embeds"][0]))

@@ -1,4 +1,4 @@
-"""Matching-based test-time augmentation (paper 003 §3.2, spec §5.3).
+"""Matching-based test-time augmentation (paper 003 §3.2).
 
 The whole video is run once per augmentation (shorter side in ``MODEL.IFR.TTA.MIN_SIZES``, longer side at most
 ``INPUT.MAX_SIZE_TEST``, each optionally also flipped horizontally). Every run keeps all N queries: class

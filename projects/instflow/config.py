@@ -5,7 +5,7 @@ Defaults are the paper's settings; values the paper does not give follow Panopti
 """
 from detectron2.config import CfgNode as CN
 
-TCF_MODES = ("attention", "none")
+TCF_MODES = ("attention", "concat_convs")
 FLOW_MODES = ("residual", "inter_avg")
 SCORE_MODES = ("product", "semantic", "center")
 THRESHOLD_MODES = ("diag_fraction", "pixels")
@@ -45,7 +45,7 @@ def add_instflow_config(cfg: CN) -> None:
     f.INTER_ENABLED = True  # False: image-only stage 1 (no inter-frame decoder losses)
     # ---- temporal context fusion (spec §2.7)
     f.TCF = CN()
-    f.TCF.MODE = "attention"  # "attention" | "none" (no fusion: the reference features are not used)
+    f.TCF.MODE = "attention"  # "attention" | "concat_convs" (paper Table II ablation: no attention)
     f.TCF.NUM_HEADS = 1
     f.TCF.POS_ENCODING = "sine"  # "sine" | "none"
     f.TCF.POS_ON_VALUE = True

@@ -66,9 +66,9 @@ def test_cost_terms_match_hand_computed_values():
     tracks = Side(size=2, masks=[a, b], predicted=[None, b], embeds=np.array([[1.0, 0.0], [0.0, 1.0]]))
     cands = Side(size=1, masks=[b], embeds=np.array([[1.0, 0.0]]))
     terms = evaluate_terms(["mask_iou", "motion", "embedding"], tracks, cands)
-    np.testing.assert_allclose(terms["mask_iou"], [[0.75], [0.0]])
-    np.testing.assert_allclose(terms["motion"], [[0.0], [0.0]])  # no prediction -> no motion cost
-    np.testing.assert_allclose(terms["embedding"], [[0.0], [0.5]])
+    np.testing.assert_allclose(terms["mask_iou"], [[-0.25], [-1.0]])
+    np.testing.assert_allclose(terms["motion"], [[0.0], [-1.0]])  # no prediction -> no motion cost
+    np.testing.assert_allclose(terms["embedding"], [[-1.0], [0.0]])
     with pytest.raises(ValueError, match="soft_masks"):
         evaluate_terms(["soft_mask_iou"], tracks, cands)
     with pytest.raises(ValueError, match="unknown tracker cost term"):

@@ -78,6 +78,7 @@ def add_vidseg_config(cfg: CN) -> None:
     # ---- test
     cfg.TEST.EVALUATORS = ()  # EVALUATOR_REGISTRY names; empty = dataset metadata evaluator_type
     cfg.TEST.CLIP_CHUNK = 0  # frames per backbone chunk at inference (0 = whole video)
+    cfg.TEST.MAX_FRAMES_WHOLE = 100  # longer videos are segmented window by window by video-level models (0 = never)
     cfg.TEST.AMP = False
     cfg.TEST.VIS_VIDEOS = 0  # write an overlay GIF for the first N test videos
     cfg.TEST.VIS_FORMAT = "gif"  # gif | mp4: file type of those overlays

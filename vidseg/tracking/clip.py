@@ -86,7 +86,7 @@ class ClipTrackAccumulator(Tracker):
         if not shared:
             side_t = Side(size=len(tracks), embeds=torch.stack([tr.embed for tr in tracks]))
             cost = evaluate_terms(["embedding"], side_t, Side(size=len(embeds), embeds=embeds))["embedding"]
-            return torch.as_tensor(1.0 - 2.0 * cost)
+            return torch.as_tensor(-cost)
         zeros = torch.zeros_like(masks[0, 0])
         p = torch.stack([
             torch.stack([(tr.logit_sum[f] / tr.count[f]).sigmoid() if f in tr.logit_sum else zeros for f in shared])
@@ -95,7 +95,7 @@ class ClipTrackAccumulator(Tracker):
         q = masks[:, [f - start for f in shared]].sigmoid()
         cost = evaluate_terms(["soft_mask_iou"], Side(size=len(tracks), soft_masks=p),
                               Side(size=len(q), soft_masks=q))["soft_mask_iou"]
-        return torch.as_tensor(1.0 - cost)
+        return torch.as_tensor(-cost)
 
     def update(self, frame_idx: int, candidates: WindowPredictions) -> list[int]:
         """Add the window starting at position ``frame_idx``; returns per query its track id (0: dropped)."""

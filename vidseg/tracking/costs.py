@@ -2,12 +2,14 @@
 
 A tracker describes its live tracks and the current candidates as two :class:`Side` objects, evaluates the cost
 terms it uses (``COST_TERM_REGISTRY``), adds them with weights (:func:`combine`) and solves the assignment with
-scipy's ``linear_sum_assignment`` (:func:`assign`). Built-in terms:
+scipy's ``linear_sum_assignment`` (:func:`assign`). A term returns costs, lower is better; the built-in terms are
+negated similarities in [−1, 0] (a constant offset such as ``1 − IoU`` would not change any assignment in exact
+arithmetic, but negation is exact in floating point, so thresholds and ties behave exactly as on the similarity):
 
-- ``mask_iou``: 1 − IoU(track's reference mask, candidate mask);
-- ``motion``: 1 − IoU(track's motion-prior prediction, candidate mask); 0 where the prior made no prediction;
-- ``embedding``: (1 − cos(track embedding, candidate embedding)) / 2;
-- ``soft_mask_iou``: 1 − soft IoU of mask probabilities over the frames both sides cover (clip trackers).
+- ``mask_iou``: −IoU(track's reference mask, candidate mask);
+- ``motion``: −IoU(track's motion-prior prediction, candidate mask); 0 where the prior made no prediction;
+- ``embedding``: −cos(track embedding, candidate embedding);
+- ``soft_mask_iou``: −soft IoU of mask probabilities over the frames both sides cover (clip trackers).
 """
 from __future__ import annotations
 
@@ -54,7 +56,7 @@ class Side:
 
 @register_as(COST_TERM_REGISTRY, "mask_iou")
 def mask_iou_cost(tracks: Side, cands: Side) -> np.ndarray:
-    return 1.0 - iou_matrix(tracks.need("masks", "mask_iou"), cands.need("masks", "mask_iou"))
+    return -iou_matrix(tracks.need("masks", "mask_iou"), cands.need("masks", "mask_iou"))
 
 
 @register_as(COST_TERM_REGISTRY, "motion")
@@ -63,7 +65,7 @@ def motion_cost(tracks: Side, cands: Side) -> np.ndarray:
     cost = np.zeros((tracks.size, cands.size))
     rows = [i for i, p in enumerate(predicted) if p is not None]
     if rows and cands.size:
-        cost[rows] = 1.0 - iou_matrix([predicted[i] for i in rows], cands.need("masks", "motion"))
+        cost[rows] = -iou_matrix([predicted[i] for i in rows], cands.need("masks", "motion"))
     return cost
 
 
@@ -73,8 +75,7 @@ def embedding_cost(tracks: Side, cands: Side) -> np.ndarray:
     b = torch.as_tensor(cands.need("embeds", "embedding")).float()
     if a.shape[0] == 0 or b.shape[0] == 0:
         return np.zeros((a.shape[0], b.shape[0]))
-    cos = F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T
-    return ((1.0 - cos) / 2).double().cpu().numpy()
+    return -(F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T).double().cpu().numpy()
 
 
 @register_as(COST_TERM_REGISTRY, "soft_mask_iou")
@@ -83,7 +84,7 @@ def soft_mask_iou_cost(tracks: Side, cands: Side) -> np.ndarray:
     q = cands.need("soft_masks", "soft_mask_iou").flatten(1).float()
     inter = p @ q.T
     union = p.sum(1)[:, None] + q.sum(1)[None, :] - inter
-    return (1.0 - inter / union.clamp(min=1e-6)).double().cpu().numpy()
+    return -(inter / union.clamp(min=1e-6)).double().cpu().numpy()
 
 
 def evaluate_terms(names: Sequence[str], tracks: Side, cands: Side) -> dict[str, np.ndarray]:

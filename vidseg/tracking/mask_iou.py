@@ -20,8 +20,8 @@ the links it may accept (the official code thresholds after the assignment; the 
 sub-threshold pair would have displaced a valid one).
 
 Motion prior (``MODEL.MOTION_PRIOR``, off by default): in the forward pass each track's prior prediction at frame t
-(from its last ``prior.history`` masks) adds the cost term ``λ·(1 − IoU(predicted, candidate))`` to
-``1 − IoU(last mask, candidate)``, and a pair is admissible if either IoU exceeds ``iou_min``. The backward pass
+(from its last ``prior.history`` masks) adds the cost term ``−λ·IoU(predicted, candidate)`` to
+``−IoU(last mask, candidate)`` (the issue's ``λ·(1 − IoU)`` up to a constant), and a pair is admissible if either IoU exceeds ``iou_min``. The backward pass
 uses mask IoU alone. With the prior ``none`` the links are exactly those above.
 """
 from __future__ import annotations
@@ -145,16 +145,15 @@ class MaskIoUTracker(Tracker):
                 side_t.predicted = [None if p is None else encode_mask(p) for p in pred]
                 names.append("motion")
             terms = evaluate_terms(names, side_t, side_c)
-            # IoU > iou_min, compared on the cost side (1 − IoU < 1 − iou_min) so that an IoU equal to the threshold
-            # is rejected exactly, as in the official code
-            admissible = terms["mask_iou"] < 1.0 - self.iou_min
+            # the terms are −IoU: a pair is admissible if an IoU exceeds iou_min (an IoU equal to it is rejected)
+            admissible = -terms["mask_iou"] > self.iou_min
             if use_motion:
                 has_pred = np.array([p is not None for p in side_t.predicted])[:, None]
-                admissible |= has_pred & (terms["motion"] < 1.0 - self.iou_min)
+                admissible |= has_pred & (-terms["motion"] > self.iou_min)
             weights = {"mask_iou": 1.0, "motion": self.motion_weight if use_motion else 0.0}
             # an inadmissible pair costs what zero overlap costs: the solve maximises the IoU it may accept
             taken = set()
-            for r, c in assign(combine(terms, weights), admissible, inadmissible_cost=sum(weights.values())):
+            for r, c in assign(combine(terms, weights), admissible, inadmissible_cost=0.0):
                 self._add(group[r][0], t, cands[c])
                 taken.add(c)
             cands = [d for j, d in enumerate(cands) if j not in taken]

@@ -3,9 +3,9 @@ every frame alone and the N queries of frame t are matched one-to-one to the N t
 
     cost = embed_weight · embedding + motion_weight · motion
 
-where ``embedding`` = (1 − cos(track's last matched embedding, query embedding)) / 2 and ``motion`` =
-1 − IoU(motion-prior prediction of the track, query mask) (``COST_TERM_REGISTRY`` terms). The official MinVIS
-cost 1·(1 − cos) + 0.5·(1 − IoU) is ``embed_weight 2, motion_weight 0.5``. Only the ``motion_topk`` tracks with the
+where ``embedding`` = −cos(track's last matched embedding, query embedding) and ``motion`` =
+−IoU(motion-prior prediction of the track, query mask) (``COST_TERM_REGISTRY`` terms). The official MinVIS
+cost 1·(1 − cos) + 0.5·(1 − IoU) is, up to a constant, ``embed_weight 1, motion_weight 0.5``. Only the ``motion_topk`` tracks with the
 highest foreground probability (max over classes of their mean class probabilities so far) get a prediction; the
 others have a constant motion row, which leaves the assignment unchanged. Track histories hold the last
 ``prior.history`` binary masks at the model's mask resolution (mask logit > 0).
@@ -50,7 +50,7 @@ def _threshold_paster(logits: torch.Tensor) -> np.ndarray:
 class QueryMatchingTracker(Tracker):
     """Links per-frame queries into N permanent tracks (every query continues one track)."""
 
-    def __init__(self, *, motion_prior: MotionPrior | None = None, embed_weight: float = 2.0,
+    def __init__(self, *, motion_prior: MotionPrior | None = None, embed_weight: float = 1.0,
                  motion_weight: float = 0.5, motion_topk: int = 20, topk: int = 10,
                  paster: Callable[[torch.Tensor], np.ndarray] | None = None,
                  out_size: tuple[int, int] | None = None) -> None:

@@ -4,7 +4,7 @@ heads of §3.1), from the decoder's own weights, in float64.
 Written as the paper states it: for frame t, Eq. 2 attends from the previous frame's queries Q^{t-1} and from the
 clip queries Q_i *separately* to frame t's tokens with one set of W^K, W^V, and concatenates; Eq. 3 runs
 self-attention over the 2N queries and keeps the first N. Implementation details the paper leaves to
-Mask2Former (spec §2.5): positions added to queries/keys, residual + LayerNorm after every attention, an FFN on
+Mask2Former (``projects/ifr/README.md``): positions added to queries/keys, residual + LayerNorm after every attention, an FFN on
 the kept frame queries, masked attention from the initial prediction (blocked where the mask probability < 0.5,
 fully blocked rows opened). Q^0 = Q_i. The clip update is temporal cross-attention to all T·N frame queries,
 self-attention and an FFN; class logits come from the updated clip queries, masks from per-frame kernels.

@@ -139,13 +139,21 @@ def test_chunked_backbone_gives_identical_outputs(eval_model):
 
 def test_clip_mode_runs_window_by_window(eval_model, monkeypatch):
     calls: list[int] = []
-    decode = eval_model.decode
-    monkeypatch.setattr(eval_model, "decode", lambda images, t, **kw: calls.append(t) or decode(images, t, **kw))
+    encoded: list[int] = []
+    hook = eval_model.predictor.register_forward_pre_hook(lambda m, a, kw: calls.append(kw["num_frames"]),
+                                                          with_kwargs=True)
+    encode = eval_model.encode
+    monkeypatch.setattr(eval_model, "encode", lambda images, chunk=0: encoded.append(len(images))
+                        or encode(images, chunk))
     monkeypatch.setattr(eval_model, "test_mode", "clip")
     monkeypatch.setattr(eval_model, "test_window", 3)
     monkeypatch.setattr(eval_model, "test_stride", 2)
-    vi = eval_model([as_video(make_clip(t=8))])[0]["video_instances"]
+    try:
+        vi = eval_model([as_video(make_clip(t=8))])[0]["video_instances"]
+    finally:
+        hook.remove()
     assert calls == [3, 3, 3, 3]  # windows start at 0, 2, 4 and 5 (the last one aligned to the video end)
+    assert encoded == [3, 2, 2, 1]  # every frame through the backbone and pixel decoder once
     _check_video_output(vi, length=8, height=64, width=64)
     assert 0 < len(vi) <= 10
 

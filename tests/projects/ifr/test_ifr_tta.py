@@ -1,4 +1,4 @@
-"""Matching-based test-time augmentation (paper 003 §3.2, spec §5.3 and §9 item 17)."""
+"""Matching-based test-time augmentation (paper 003 §3.2): merging copies, permuted copies, one-size TTA."""
 from __future__ import annotations
 
 import numpy as np

@@ -52,10 +52,7 @@ def test_l2_affinity_matches_naive_softmax_and_topk():
 def test_readout_identity_and_constant_value():
     ck, h, w = 4, 2, 3
     q = torch.randn(1, ck, h, w)
-    # memory = one frame whose keys equal the query keys; every other memory frame is far away
-    mem_key = torch.cat([q[:, :, None], q[:, :, None] + 100.0], 2)  # (1, C_k, 2, h, w)
     value = torch.randn(1, 2, 5, 2, h, w)
-    out = read_memory(mem_key, value, q, top_k=0)
     # query j attends mostly to memory position j of frame 0 (its exact copy); distinct keys are far apart
     q_sep = torch.arange(h * w, dtype=torch.float).view(1, 1, h, w).expand(1, ck, h, w) * 10
     mk = torch.cat([q_sep[:, :, None], q_sep[:, :, None] + 1000.0], 2)

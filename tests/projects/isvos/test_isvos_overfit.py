@@ -14,6 +14,7 @@ def _sub_clip(video: dict, idx: list[int]) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_overfit_two_squares():
     torch.manual_seed(0)
     video = square_clip(t=10, k=2, h=64, w=64, seed=3)
@@ -22,9 +23,9 @@ def test_overfit_two_squares():
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     rng = np.random.default_rng(0)
     with EventStorage(0) as storage:
-        for it in range(200):
+        for it in range(160):
             storage.iter = it
-            clips = [_sub_clip(video, sorted(rng.choice(10, 3, replace=False).tolist())) for _ in range(2)]
+            clips = [_sub_clip(video, sorted(rng.choice(10, 3, replace=False).tolist())) for _ in range(1)]
             losses = model(clips)
             opt.zero_grad()
             sum(losses.values()).backward()

@@ -1,4 +1,4 @@
-"""Spec instflow.md §9 test 1: target generation, against independently computed values."""
+"""method spec §9 test 1: target generation, against independently computed values."""
 import math
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Spec instflow.md §9 test 2: losses (zero at the GT, shape loss invariances, background, empty batches)."""
+"""method spec §9 test 2: losses (zero at the GT, shape loss invariances, background, empty batches)."""
 import pytest
 import torch
 
