@@ -23,6 +23,24 @@ def test_cpu_kernel_matches_reference(case, dtype, tol):
         assert rel_err(g, e) <= tol, name
 
 
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.skipif(torch.bfloat16 not in dispatch.KERNEL_DTYPES["cpu"], reason="extension built from older sources")
+def test_cpu_kernel_reduced_precision_accumulates_in_float32(case, dtype):
+    """bf16/fp16 inputs: the kernel equals the float64 reference on the same (rounded) inputs within 1e-2; the
+    only rounding is of the results to the storage dtype, so the error is of the order of its epsilon."""
+    inputs = make_inputs(*case, dtype=dtype, seed=sum(case[:3]))
+    got = forward_backward(cpu_kernel, inputs)
+    exact = [t.double() if t.is_floating_point() else t for t in inputs]
+    expected = forward_backward(ms_deform_attn_reference, exact)
+    eps = torch.finfo(dtype).eps
+    for name, g, e in zip(("output", "grad_value", "grad_loc", "grad_attn"), got, expected):
+        assert g.dtype == dtype
+        assert rel_err(g, e) <= 1e-2, name
+    # fp32 accumulation: the output error is a few ulps of the storage dtype, not sum-length times more
+    assert rel_err(got[0], expected[0]) <= 2 * eps
+
+
 def test_points_outside_every_map_give_zero_output_and_gradients():
     value, shapes, starts, loc, attn = make_inputs(2, 2, 3, [(3, 4), (1, 1)], 5, 2)
     far = torch.where(torch.rand(loc.shape, generator=torch.Generator().manual_seed(3)) < 0.5, -2.0, 3.0)
@@ -80,5 +98,5 @@ def test_kernel_rejects_bad_levels_and_devices():
         dispatch.EXT.forward_cpu(value, shapes, torch.tensor([0, 14]), loc, attn)
     with pytest.raises(RuntimeError, match="share one dtype"):
         dispatch.EXT.forward_cpu(value, shapes, starts, loc.float(), attn)
-    with pytest.raises(RuntimeError, match="supports float32/float64"):
-        dispatch.EXT.forward_cpu(value.half(), shapes, starts, loc.half(), attn.half())
+    with pytest.raises(RuntimeError, match="supports float32/float64.*, got Int"):
+        dispatch.EXT.forward_cpu(value.int(), shapes, starts, loc.int(), attn.int())

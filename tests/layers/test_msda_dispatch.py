@@ -52,12 +52,16 @@ def test_forced_cuda_without_gpu_says_why():
 
 
 @pytest.mark.skipif(not dispatch.impl_status()["cpu"][0], reason="CPU kernel not built")
+@pytest.mark.skipif(torch.bfloat16 not in dispatch.KERNEL_DTYPES["cpu"], reason="extension built from older sources")
 def test_cpu_kernel_dtype_rules():
     assert dispatch.select_impl(torch.zeros(1, dtype=torch.float32), "auto") == "cpu"
     assert dispatch.select_impl(torch.zeros(1, dtype=torch.float64), "auto") == "cpu"
-    assert dispatch.select_impl(torch.zeros(1, dtype=torch.float16), "auto") == "pytorch"
-    with pytest.raises(RuntimeError, match="'cpu' was forced but supports float32, float64, not torch.bfloat16"):
-        dispatch.select_impl(torch.zeros(1, dtype=torch.bfloat16), "cpu")
+    assert dispatch.select_impl(torch.zeros(1, dtype=torch.float16), "auto") == "cpu"
+    assert dispatch.select_impl(torch.zeros(1, dtype=torch.bfloat16), "cpu") == "cpu"
+    assert dispatch.select_impl(torch.zeros(1, dtype=torch.complex64), "auto") == "pytorch"
+    with pytest.raises(RuntimeError, match="'cpu' was forced but supports float32, float64, float16, bfloat16, not "
+                                           "torch.complex64"):
+        dispatch.select_impl(torch.zeros(1, dtype=torch.complex64), "cpu")
 
 
 def test_mixed_dtypes_are_promoted():

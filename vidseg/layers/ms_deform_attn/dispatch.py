@@ -1,10 +1,10 @@
 """Loads the compiled ``MultiScaleDeformableAttention`` extension once and picks an implementation per call.
 
-Implementations: ``cuda`` (CUDA kernel; CUDA tensors; fp32/fp64/fp16/bf16), ``cpu`` (C++ kernel; CPU tensors;
-fp32/fp64) and ``pytorch`` (``grid_sample`` reference; anything). ``auto`` (the default) takes the kernel that
-matches the tensors' device when it is available and supports the dtype, else the reference. The choice is
-``impl=`` if given, else the environment variable ``VIDSEG_MSDA_IMPL=auto|cuda|cpu|pytorch``; a forced kernel
-that cannot run raises ``RuntimeError`` saying why.
+Implementations: ``cuda`` (CUDA kernel; CUDA tensors), ``cpu`` (C++ kernel; CPU tensors), both fp32/fp64/fp16/bf16
+with fp16/bf16 accumulated in fp32, and ``pytorch`` (``grid_sample`` reference; anything). ``auto`` (the default)
+takes the kernel that matches the tensors' device when it is available and supports the dtype, else the reference.
+The choice is ``impl=`` if given, else the environment variable ``VIDSEG_MSDA_IMPL=auto|cuda|cpu|pytorch``; a
+forced kernel that cannot run raises ``RuntimeError`` saying why.
 """
 import importlib
 import os
@@ -16,7 +16,7 @@ ENV_VAR = "VIDSEG_MSDA_IMPL"
 IMPLS = ("auto", "cuda", "cpu", "pytorch")
 EXT_NAME = "MultiScaleDeformableAttention"
 KERNEL_DTYPES: dict[str, tuple[torch.dtype, ...]] = {
-    "cpu": (torch.float32, torch.float64),
+    "cpu": (torch.float32, torch.float64, torch.float16, torch.bfloat16),
     "cuda": (torch.float32, torch.float64, torch.float16, torch.bfloat16),
 }
 _BUILD_HINT = "build it with `pip install --no-deps --no-build-isolation -e .` (see setup.py)"
@@ -34,12 +34,31 @@ EXT, EXT_REASON = _load_extension()
 EXT_AVAILABLE = EXT is not None
 
 
+def _probe_cpu_reduced_precision() -> None:
+    """An extension compiled from older sources (fp32/fp64 CPU kernel only) keeps working: bf16/fp16 CPU inputs
+    then go to the reference until it is rebuilt."""
+    global EXT_REASON
+    tiny = [torch.zeros(1, 1, 1, 1, dtype=torch.bfloat16), torch.ones(1, 2, dtype=torch.long),
+            torch.zeros(1, dtype=torch.long), torch.zeros(1, 1, 1, 1, 1, 2, dtype=torch.bfloat16),
+            torch.zeros(1, 1, 1, 1, 1, dtype=torch.bfloat16)]
+    try:
+        EXT.forward_cpu(*tiny)
+    except RuntimeError:
+        KERNEL_DTYPES["cpu"] = (torch.float32, torch.float64)
+        EXT_REASON += " (built from older sources: CPU kernel fp32/fp64 only; rebuild for bf16/fp16)"
+
+
+if EXT is not None:
+    _probe_cpu_reduced_precision()
+
+
 def impl_status() -> dict[str, tuple[bool, str]]:
     """``{impl: (usable now, why)}`` for ``cuda``, ``cpu`` and ``pytorch``."""
     if EXT is None:
         cpu = cuda = (False, EXT_REASON)
     else:
-        cpu = (True, f"C++ kernel, fp32/fp64; {EXT_REASON}")
+        names = "/".join(str(t).replace("torch.", "") for t in KERNEL_DTYPES["cpu"])
+        cpu = (True, f"C++ kernel, {names}; {EXT_REASON}")
         if not getattr(EXT, "with_cuda", False):
             cuda = (False, "the extension was built without its CUDA kernel (CPU-only build: no GPU at install time "
                     "and FORCE_CUDA unset, or the CUDA compile failed; see build_info.json)")

@@ -1,36 +1,67 @@
-"""``ms_deform_attn``: the public op (input checks, dtype promotion, dispatch) and its autograd Function."""
+"""``ms_deform_attn``: the public op (input checks, dtype promotion, dispatch) and the compiled kernels registered
+as the ``torch.library`` operators ``vidseg::ms_deform_attn`` / ``vidseg::ms_deform_attn_backward``.
+
+The registration gives the kernels fake (meta) implementations, which compute output shapes without data, and an
+autograd formula, so ``torch.compile`` traces through a model that uses them and ``torch.export`` records them as
+``torch.ops.vidseg.ms_deform_attn`` nodes (an opaque ``autograd.Function`` around a pybind call could not be).
+"""
 import torch
-from torch.autograd.function import once_differentiable
 
 from . import dispatch
 from .reference import ms_deform_attn_reference
 
+Tensor = torch.Tensor
 
-class MSDeformAttnFunction(torch.autograd.Function):
-    """Autograd wrapper of the compiled kernels; ``kind`` is ``"cpu"`` or ``"cuda"``. Inputs must be contiguous
-    and share one dtype (``ms_deform_attn`` takes care of both)."""
 
-    @staticmethod
-    def forward(
-        ctx,
-        value: torch.Tensor,
-        spatial_shapes: torch.Tensor,
-        level_start_index: torch.Tensor,
-        sampling_locations: torch.Tensor,
-        attention_weights: torch.Tensor,
-        kind: str,
-    ) -> torch.Tensor:
-        ctx.kind = kind
-        ctx.save_for_backward(value, spatial_shapes, level_start_index, sampling_locations, attention_weights)
-        forward = dispatch.EXT.forward_cuda if kind == "cuda" else dispatch.EXT.forward_cpu
-        return forward(value, spatial_shapes, level_start_index, sampling_locations, attention_weights)
+def _kernels(value: Tensor):
+    if dispatch.EXT is None:
+        raise RuntimeError(f"vidseg::ms_deform_attn: {dispatch.EXT_REASON}")
+    if value.is_cuda:
+        return dispatch.EXT.forward_cuda, dispatch.EXT.backward_cuda
+    return dispatch.EXT.forward_cpu, dispatch.EXT.backward_cpu
 
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        backward = dispatch.EXT.backward_cuda if ctx.kind == "cuda" else dispatch.EXT.backward_cpu
-        grad_value, grad_loc, grad_attn = backward(*ctx.saved_tensors, grad_output.contiguous())
-        return grad_value, None, None, grad_loc, grad_attn, None
+
+@torch.library.custom_op("vidseg::ms_deform_attn", mutates_args=())
+def ms_deform_attn_op(value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor, sampling_locations: Tensor,
+                      attention_weights: Tensor) -> Tensor:
+    """The compiled kernel of the tensors' device; contiguous inputs of one dtype (``ms_deform_attn`` ensures it)."""
+    forward, _ = _kernels(value)
+    return forward(value, spatial_shapes, level_start_index, sampling_locations, attention_weights)
+
+
+@ms_deform_attn_op.register_fake
+def _(value, spatial_shapes, level_start_index, sampling_locations, attention_weights):
+    n, _, m, d = value.shape
+    return value.new_empty((n, sampling_locations.shape[1], m * d))
+
+
+@torch.library.custom_op("vidseg::ms_deform_attn_backward", mutates_args=())
+def ms_deform_attn_backward_op(value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor,
+                               sampling_locations: Tensor, attention_weights: Tensor,
+                               grad_output: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(grad_value, grad_sampling_locations, grad_attention_weights) of ``ms_deform_attn_op``."""
+    _, backward = _kernels(value)
+    grad_value, grad_loc, grad_attn = backward(value, spatial_shapes, level_start_index, sampling_locations,
+                                               attention_weights, grad_output.contiguous())
+    return grad_value, grad_loc, grad_attn
+
+
+@ms_deform_attn_backward_op.register_fake
+def _(value, spatial_shapes, level_start_index, sampling_locations, attention_weights, grad_output):
+    return torch.empty_like(value), torch.empty_like(sampling_locations), torch.empty_like(attention_weights)
+
+
+def _setup_context(ctx, inputs, output) -> None:
+    ctx.save_for_backward(*inputs)
+
+
+def _backward(ctx, grad_output: Tensor) -> tuple[Tensor | None, ...]:
+    value, shapes, starts, loc, attn = ctx.saved_tensors
+    grad_value, grad_loc, grad_attn = ms_deform_attn_backward_op(value, shapes, starts, loc, attn, grad_output)
+    return grad_value, None, None, grad_loc, grad_attn
+
+
+ms_deform_attn_op.register_autograd(_backward, setup_context=_setup_context)
 
 
 def _check_shapes(
@@ -63,8 +94,9 @@ def _check_shapes(
             f"ms_deform_attn: attention_weights must be (N, Lq, M, L, P) = {tuple(loc[:5])}, "
             f"got {tuple(attention_weights.shape)}"
         )
-    if spatial_shapes.device.type == "cpu" and level_start_index.device.type == "cpu":
-        # Cheap (L values) and sync-free only on CPU; CUDA callers get the kernel's own checks.
+    if (spatial_shapes.device.type == "cpu" and level_start_index.device.type == "cpu"
+            and not torch.compiler.is_compiling()):
+        # Cheap (L values) and sync-free only on CPU; CUDA callers and traced graphs get the kernel's own checks.
         for lid, ((h, w), start) in enumerate(zip(spatial_shapes.tolist(), level_start_index.tolist())):
             if h < 1 or w < 1 or start < 0 or start + h * w > s:
                 raise ValueError(
@@ -92,8 +124,9 @@ def ms_deform_attn(
         impl: ``auto|cuda|cpu|pytorch``; None reads ``$VIDSEG_MSDA_IMPL`` (default ``auto``), see ``dispatch``.
 
     Returns:
-        (N, Lq, M * D) in the promoted dtype of value / sampling_locations / attention_weights (so fp16 values
-        with fp32 locations, as under autocast, compute in fp32).
+        (N, Lq, M * D) in the promoted dtype of value / sampling_locations / attention_weights (so bf16 values
+        with fp32 locations, as under autocast, compute in fp32). The kernels accept float64 / float32 / bfloat16
+        / float16 and accumulate reduced precision in float32.
     """
     _check_shapes(value, spatial_shapes, level_start_index, sampling_locations, attention_weights)
     dtype = torch.promote_types(torch.promote_types(value.dtype, sampling_locations.dtype), attention_weights.dtype)
@@ -107,11 +140,5 @@ def ms_deform_attn(
         return ms_deform_attn_reference(value, spatial_shapes, level_start_index, sampling_locations, attention_weights)
     if kind == "cpu":
         spatial_shapes, level_start_index = spatial_shapes.cpu(), level_start_index.cpu()
-    return MSDeformAttnFunction.apply(
-        value.contiguous(),
-        spatial_shapes.contiguous(),
-        level_start_index.contiguous(),
-        sampling_locations.contiguous(),
-        attention_weights.contiguous(),
-        kind,
-    )
+    return ms_deform_attn_op(value.contiguous(), spatial_shapes.contiguous(), level_start_index.contiguous(),
+                             sampling_locations.contiguous(), attention_weights.contiguous())
