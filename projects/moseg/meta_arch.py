@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import logging
+
 import torch
 from detectron2.config import CfgNode, configurable
 from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone
@@ -19,8 +21,10 @@ from vidseg.tracking import FrameDetections
 from .fusion import ConcatConvFusion
 from .outputs import fgbg_video_instances, frame_detections
 from .roi_heads import TwoStreamROIHeads
-from .stage_weights import load_stage_weights
+from .stage_weights import is_two_stream_checkpoint, load_stage_weights
 from .static_branch import StaticBranch, build_static_branch
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["TwoStreamMaskRCNN"]
 
@@ -64,6 +68,7 @@ class TwoStreamMaskRCNN(PerFrameMaskRCNN):
         inference_output: str = "tracks",
         fgbg_score_thresh: float = 0.7,
         stage_weights: dict[str, str] | None = None,
+        use_static_branch: bool = True,
         **kwargs,
     ) -> None:
         """
@@ -78,7 +83,10 @@ class TwoStreamMaskRCNN(PerFrameMaskRCNN):
             missing_flow: a frame without flow gives only static detections (``static_only``) or reuses the
                 nearest earlier (else later) flow of the video (``repeat_previous``).
             inference_output: ``tracks`` or ``fgbg``; ``fgbg_score_thresh`` for the latter.
-            stage_weights: ``appearance`` / ``motion`` / ``static`` local checkpoint paths loaded after building.
+            stage_weights: ``appearance`` / ``motion`` / ``static`` local checkpoint paths loaded after building
+                (``from_config`` passes none when ``MODEL.WEIGHTS`` is already a complete two-stream checkpoint).
+            use_static_branch: run ``static_branch`` at inference (a joint model always carries its weights, so
+                that one checkpoint serves evaluation with and without it).
             kwargs: :class:`PerFrameMaskRCNN` arguments (backbone, proposal_generator, roi_heads, tracker, ...).
         """
         super().__init__(**kwargs)
@@ -97,6 +105,8 @@ class TwoStreamMaskRCNN(PerFrameMaskRCNN):
         self.motion_backbone = motion_backbone
         self.fusion = fusion
         self.static_branch = static_branch
+        self.use_static_branch = bool(use_static_branch) and static_branch is not None
+        self._told_static_off = False
         self.flow_encoder = flow_encoder
         self.register_buffer("motion_pixel_mean", torch.tensor(list(motion_pixel_mean)).view(-1, 1, 1), False)
         self.register_buffer("motion_pixel_std", torch.tensor(list(motion_pixel_std)).view(-1, 1, 1), False)
@@ -124,13 +134,17 @@ class TwoStreamMaskRCNN(PerFrameMaskRCNN):
             raise ValueError(f"MODEL.ROI_HEADS.NAME={cfg.MODEL.ROI_HEADS.NAME!r}: TwoStreamMaskRCNN needs "
                              "'TwoStreamROIHeads' (box and mask heads may read different feature sets)")
         shape = ret["backbone"].output_shape()
+        two = m.STREAMS == "two_stream"
+        stages = {"appearance": m.APPEARANCE_WEIGHTS, "motion": m.MOTION_WEIGHTS, "static": m.STATIC_BRANCH.WEIGHTS}
+        if two and is_two_stream_checkpoint(cfg.MODEL.WEIGHTS):  # one checkpoint = one model: no stage files
+            logger.info("moseg: %s is a complete two-stream checkpoint; stage checkpoints are not read",
+                        cfg.MODEL.WEIGHTS)
+            stages = {}
         ret.update(streams=m.STREAMS, flow_encoder=FlowEncoder(cfg), motion_pixel_mean=m.MOTION_PIXEL_MEAN,
                    motion_pixel_std=m.MOTION_PIXEL_STD, rpn_features=m.RPN_FEATURES, box_features=m.BOX_FEATURES,
                    mask_features=m.MASK_FEATURES, missing_flow=m.MISSING_FLOW,
                    inference_output=m.INFERENCE_OUTPUT, fgbg_score_thresh=m.FGBG_SCORE_THRESH,
-                   stage_weights={"appearance": m.APPEARANCE_WEIGHTS, "motion": m.MOTION_WEIGHTS,
-                                  "static": m.STATIC_BRANCH.WEIGHTS})
-        two = m.STREAMS == "two_stream"
+                   stage_weights=stages, use_static_branch=m.STATIC_BRANCH.ENABLED)
         if two:
             channels = {s.channels for s in shape.values()}
             if channels != {m.FUSION.CONV_DIM}:
@@ -139,14 +153,14 @@ class TwoStreamMaskRCNN(PerFrameMaskRCNN):
             ret["motion_backbone"] = build_backbone(cfg)
             ret["fusion"] = ConcatConvFusion(in_channels=channels.pop(), out_channels=m.FUSION.CONV_DIM,
                                              num_convs=m.FUSION.NUM_CONVS, kernel_size=m.FUSION.KERNEL_SIZE)
-            if m.STATIC_BRANCH.ENABLED:
-                ret["static_branch"] = build_static_branch(cfg, shape)
+            # always built (frozen, copied from stage A): the joint checkpoint then holds it; ENABLED = run it
+            ret["static_branch"] = build_static_branch(cfg, shape)
         elif m.STATIC_BRANCH.ENABLED:
             raise ValueError("MODEL.MOSEG.STATIC_BRANCH.ENABLED needs MODEL.MOSEG.STREAMS='two_stream'")
         frozen = [("backbone", m.FREEZE_MOTION_BACKBONE if m.STREAMS == "motion" else m.FREEZE_APPEARANCE_BACKBONE),
                   ("motion_backbone", two and m.FREEZE_MOTION_BACKBONE), ("roi_heads.mask_head", m.FREEZE_MASK_HEAD),
                   ("proposal_generator", m.FREEZE_RPN), ("roi_heads.box_head", m.FREEZE_BOX_HEAD),
-                  ("roi_heads.box_predictor", m.FREEZE_BOX_HEAD), ("static_branch", two and m.STATIC_BRANCH.ENABLED)]
+                  ("roi_heads.box_predictor", m.FREEZE_BOX_HEAD), ("static_branch", two)]
         ret["frozen"] = tuple(name for name, on in frozen if on)
         return ret
 
@@ -283,6 +297,11 @@ class TwoStreamMaskRCNN(PerFrameMaskRCNN):
                       flows: Sequence[torch.Tensor | None] | None = None) -> list[FrameDetections]:
         """Moving (+ static) detections of T frames (3×H'×W' images, 3×H'×W' flow encodings or ``None``),
         masks pasted at (height, width), in chunks of ``clip_chunk`` frames."""
+        if self.static_branch is not None and not self.use_static_branch and not self._told_static_off:
+            logger.warning("moseg: evaluating with the static branch OFF (MODEL.MOSEG.STATIC_BRANCH.ENABLED False): "
+                           "only moving detections are tracked; the paper's FBMS protocol uses it "
+                           "(configs/moseg/fbms.yaml)")
+            self._told_static_off = True
         flows = self.resolve_missing_flow(flows if flows is not None else [None] * len(images))
         chunk = self.clip_chunk or len(images)
         dets: list[FrameDetections] = []
@@ -291,7 +310,7 @@ class TwoStreamMaskRCNN(PerFrameMaskRCNN):
                 ims, fls = images[start:start + chunk], flows[start:start + chunk]
                 moving, inputs, app = self._moving(ims, fls)
                 static: list[Instances | None] = [None] * len(ims)
-                if self.static_branch is not None:
+                if self.use_static_branch:
                     static = self.static_branch(inputs, app)
                     static = self.roi_heads.forward_with_given_boxes(app, static)  # masks: appearance features
                 for mv, st in zip(moving, static):

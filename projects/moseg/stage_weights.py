@@ -14,7 +14,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["read_state_dict", "assemble_stage_weights", "load_stage_weights"]
+from vidseg.checkpoint import CheckpointError
+
+__all__ = ["read_state_dict", "assemble_stage_weights", "load_stage_weights", "is_two_stream_checkpoint"]
 
 logger = logging.getLogger(__name__)
 HEAD_PREFIXES = ("proposal_generator.", "roi_heads.")
@@ -29,12 +31,29 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Tensors of a local checkpoint (a detectron2 ``.pth`` with a ``model`` entry, or a bare state dict)."""
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"{p}: stage checkpoint not found (MODEL.MOSEG.*_WEIGHTS must be local files)")
+        raise CheckpointError(f"{p}: stage checkpoint not found (MODEL.MOSEG.*_WEIGHTS must be local files; "
+                              "evaluating a trained joint model needs only MODEL.WEIGHTS)")
     data = torch.load(p, map_location="cpu", weights_only=False)
     state = data.get("model", data) if isinstance(data, dict) else None
     if not isinstance(state, dict):
-        raise ValueError(f"{p}: expected a state dict or a dict with a 'model' state dict, got {type(data).__name__}")
+        raise CheckpointError(f"{p}: expected a state dict or a dict with a 'model' state dict, got "
+                              f"{type(data).__name__}")
     return {k: torch.as_tensor(v) for k, v in state.items()}
+
+
+def is_two_stream_checkpoint(path: str) -> bool:
+    """Whether ``path`` (``MODEL.WEIGHTS``) is a local ``.pth`` of a complete two-stream model (motion stream and
+    fusion included): then it is the whole model and no stage checkpoint is needed."""
+    p = Path(path) if path else None
+    if p is None or p.suffix not in (".pth", ".pt") or not p.is_file():
+        return False
+    try:
+        data = torch.load(p, map_location="cpu", weights_only=False, mmap=True)
+    except Exception:  # not a zip checkpoint (e.g. a pickled ImageNet backbone): not a joint model
+        return False
+    state = data.get("model", data) if isinstance(data, dict) else {}
+    keys = list(state) if isinstance(state, dict) else []
+    return any(k.startswith("motion_backbone.") for k in keys) and any(k.startswith("fusion.") for k in keys)
 
 
 def _with_prefix(state: dict[str, torch.Tensor], old: str, new: str) -> dict[str, torch.Tensor]:

@@ -7,6 +7,7 @@ from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 from moseg_testutils import clip, tiny_cfg, tiny_model, video
 
+from vidseg.checkpoint import CheckpointError
 from vidseg.solver import build_optimizer
 from vidseg.structures import VideoInstances
 
@@ -17,9 +18,10 @@ def test_stage_modes_build_the_expected_modules():
     app, mot, joint = tiny_model("appearance"), tiny_model("motion"), tiny_model("joint")
     assert app.motion_backbone is None and app.fusion is None and app.frozen == ()
     assert mot.motion_backbone is None and mot.streams == "motion" and mot.frozen == ()
-    assert joint.motion_backbone is not None and joint.fusion is not None and joint.static_branch is None
-    assert set(joint.frozen) == {"backbone", "motion_backbone", "roi_heads.mask_head"}
-    assert tiny_model("fbms").static_branch is not None
+    assert joint.motion_backbone is not None and joint.fusion is not None
+    assert joint.static_branch is not None and not joint.use_static_branch  # carried in the checkpoint, not run
+    assert set(joint.frozen) == {"backbone", "motion_backbone", "roi_heads.mask_head", "static_branch"}
+    assert tiny_model("fbms").use_static_branch
     with pytest.raises(ValueError, match="STATIC_BRANCH.ENABLED needs"):
         tiny_model("appearance", "MODEL.MOSEG.STATIC_BRANCH.ENABLED", "True")
     with pytest.raises(ValueError, match="FUSION.CONV_DIM=16 must equal the FPN channels"):
@@ -62,7 +64,8 @@ def test_one_step_updates_only_the_trainable_parts():
 def test_unfrozen_joint_trains_everything_and_single_streams_train():
     model = tiny_model("joint", "MODEL.MOSEG.FREEZE_APPEARANCE_BACKBONE", "False",
                        "MODEL.MOSEG.FREEZE_MOTION_BACKBONE", "False", "MODEL.MOSEG.FREEZE_MASK_HEAD", "False")
-    assert model.frozen == () and all(p.requires_grad for p in model.parameters())
+    assert model.frozen == ("static_branch",)  # inference-only, copied from stage A: never trained here
+    assert all(p.requires_grad for n, p in model.named_parameters() if not n.startswith("static_branch."))
     for stage in ("appearance", "motion"):
         m = tiny_model(stage)
         m.train()
@@ -188,5 +191,21 @@ def test_joint_model_assembled_from_stage_checkpoints(tmp_path):
             assert torch.equal(js["static_branch." + k], v), k
     fusion = [k for k in js if k.startswith("fusion.")]
     assert fusion and all(torch.equal(js[k], fresh.state_dict()[k]) for k in fusion), "fusion keeps its fresh init"
-    with pytest.raises(FileNotFoundError, match="missing.pth: stage checkpoint not found"):
+    with pytest.raises(CheckpointError, match="missing.pth: stage checkpoint not found"):
         tiny_model("joint", "MODEL.MOSEG.APPEARANCE_WEIGHTS", str(tmp_path / "missing.pth"))
+    # a complete two-stream checkpoint as MODEL.WEIGHTS: stage files are not read (even when missing)
+    torch.save({"model": joint.state_dict()}, tmp_path / "joint.pth")
+    again = tiny_model("fbms", "MODEL.WEIGHTS", str(tmp_path / "joint.pth"),
+                       "MODEL.MOSEG.APPEARANCE_WEIGHTS", str(tmp_path / "missing.pth"), seed=4)
+    assert again.preloaded_keys == []
+
+
+def test_joint_model_says_when_the_static_branch_is_off(caplog):
+    model = tiny_model("joint").eval()
+    with caplog.at_level("WARNING"):
+        model([video(t=2, seed=1)])
+    assert any("static branch OFF" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        tiny_model("fbms").eval()([video(t=2, seed=1)])
+    assert not any("static branch OFF" in r.getMessage() for r in caplog.records)
