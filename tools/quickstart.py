@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""``make quickstart [METHOD=ifr|baseline|isvos|moseg]``: train one of vidseg's methods on the built-in synthetic
+"""``make quickstart [METHOD=ifr|baseline|instflow|isvos|moseg]``: train one of vidseg's methods on the built-in synthetic
 videos on CPU, evaluate it and the untrained model, and print both metric rows and an overlay mp4 path.
 
 The terminal gets a short header, one progress bar for training and one for evaluation (untrained + trained),
@@ -30,6 +30,8 @@ METHODS = {
     "ifr": ("configs/ifr/quickstart.yaml", "IFR, inter-frame recurrent attention (papers/003)",
             "synth_vis_val_large", "ytvis_details.json", VIS_METRICS),
     "baseline": ("configs/baseline/quickstart.yaml", "per-frame Mask R-CNN + mask-IoU tracker (papers/002 baseline)",
+                 "synth_vis_val_large", "ytvis_details.json", VIS_METRICS),
+    "instflow": ("configs/instflow/quickstart.yaml", "Instance Flow Assembly, bottom-up VIS (papers/002)",
                  "synth_vis_val_large", "ytvis_details.json", VIS_METRICS),
     "isvos": ("configs/isvos/quickstart.yaml", "ISVOS, instance-aware semi-supervised VOS (papers/004)",
               "synth_vos_val_large", "vos_details.json", ("J&F-Mean", "J-Mean", "F-Mean", "J-Recall", "F-Recall")),
