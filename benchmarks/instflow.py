@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -96,6 +95,7 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=300)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--batch", type=int, default=8, help="pairs per iteration")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: no spin-waiting on a loaded machine)")
     parser.add_argument("--train-set", default="synth_vis_train")
     parser.add_argument("--val-set", default="synth_vis_val")
     parser.add_argument("--fps-frames", type=int, default=4)
@@ -103,7 +103,7 @@ def main() -> None:
     parser.add_argument("--skip-fps", action="store_true")
     parser.add_argument("--record", action="store_true", help="append the tables to benchmarks/RESULTS.md")
     args = parser.parse_args()
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(args.threads)
     lines = []
     if not args.skip_train:
         rows = []

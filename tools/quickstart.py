@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""``make quickstart [METHOD=ifr|baseline|moseg]``: train one of vidseg's methods on the built-in synthetic
+"""``make quickstart [METHOD=ifr|baseline|instflow|isvos|moseg]``: train one of vidseg's methods on the built-in synthetic
 videos on CPU, evaluate it and the untrained model, and print both metric rows and an overlay mp4 path.
 
 The terminal gets a short header, one progress bar for training and one for evaluation (untrained + trained),
@@ -31,6 +31,10 @@ METHODS = {
             "synth_vis_val_large", "ytvis_details.json", VIS_METRICS),
     "baseline": ("configs/baseline/quickstart.yaml", "per-frame Mask R-CNN + mask-IoU tracker (papers/002 baseline)",
                  "synth_vis_val_large", "ytvis_details.json", VIS_METRICS),
+    "instflow": ("configs/instflow/quickstart.yaml", "Instance Flow Assembly, bottom-up VIS (papers/002)",
+                 "synth_vis_val_large", "ytvis_details.json", VIS_METRICS),
+    "isvos": ("configs/isvos/quickstart.yaml", "ISVOS, instance-aware semi-supervised VOS (papers/004)",
+              "synth_vos_val_large", "vos_details.json", ("J&F-Mean", "J-Mean", "F-Mean", "J-Recall", "F-Recall")),
     "moseg": ("configs/moseg/quickstart.yaml", "two-stream moving-object Mask R-CNN (papers/001)",
               "synth_moseg_val_large", "fbms_details.json", ("P", "R", "F", "objects_F>=0.75")),
 }
@@ -61,9 +65,14 @@ class Step:
             f.flush()
             proc = subprocess.Popen([sys.executable, "train_net.py", *args], cwd=ROOT, stdout=f,
                                     stderr=subprocess.STDOUT, env=env)
-            while proc.poll() is None:
-                time.sleep(1.0)
-                poll(self._new_text(start))
+            try:
+                while proc.poll() is None:
+                    time.sleep(1.0)
+                    poll(self._new_text(start))
+            finally:  # interrupted: do not leave the training process behind (a rerun resumes it)
+                if proc.poll() is None:
+                    proc.terminate()
+                    proc.wait()
             poll(self._new_text(start))
         if proc.returncode:
             tail = self._new_text(start).strip().splitlines()[-1:] or ["(no output)"]
@@ -165,5 +174,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup above on SIGTERM too
     sys.path.insert(0, str(ROOT))
     sys.exit(main())

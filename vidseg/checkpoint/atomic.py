@@ -1,6 +1,6 @@
 """Crash-safe checkpoint files: every write goes to a temporary file in the same folder, is flushed to disk and then
 renamed over the target (``os.replace`` is atomic), so a kill at any moment leaves either the old or the new file,
-never a truncated one. Reading picks the newest checkpoint that actually loads (``docs/architecture.md``, resume).
+never a truncated one. On resume, the newest checkpoint that actually loads is picked (``checkpoint_candidates``).
 """
 from __future__ import annotations
 
