@@ -27,15 +27,15 @@ ROOT = Path(__file__).resolve().parents[1]
 VIS_METRICS = ("AP", "AP50", "AP75", "AR1", "AR10", "IDF1")
 # method -> (config, what, evaluation dataset, details json, metrics shown)
 METHODS = {
-    "ifr": ("configs/ifr/quickstart.yaml", "IFR, inter-frame recurrent attention (papers/003)",
+    "ifr": ("configs/ifr/quickstart.yaml", "IFR, inter-frame recurrent attention (paper 003)",
             "synth_vis_val_large", "ytvis_details.json", VIS_METRICS),
-    "baseline": ("configs/baseline/quickstart.yaml", "per-frame Mask R-CNN + mask-IoU tracker (papers/002 baseline)",
+    "baseline": ("configs/baseline/quickstart.yaml", "per-frame Mask R-CNN + mask-IoU tracker (paper 002 baseline)",
                  "synth_vis_val_large", "ytvis_details.json", VIS_METRICS),
-    "instflow": ("configs/instflow/quickstart.yaml", "Instance Flow Assembly, bottom-up VIS (papers/002)",
+    "instflow": ("configs/instflow/quickstart.yaml", "Instance Flow Assembly, bottom-up VIS (paper 002)",
                  "synth_vis_val_large", "ytvis_details.json", VIS_METRICS),
-    "isvos": ("configs/isvos/quickstart.yaml", "ISVOS, instance-aware semi-supervised VOS (papers/004)",
+    "isvos": ("configs/isvos/quickstart.yaml", "ISVOS, instance-aware semi-supervised VOS (paper 004)",
               "synth_vos_val_large", "vos_details.json", ("J&F-Mean", "J-Mean", "F-Mean", "J-Recall", "F-Recall")),
-    "moseg": ("configs/moseg/quickstart.yaml", "two-stream moving-object Mask R-CNN (papers/001)",
+    "moseg": ("configs/moseg/quickstart.yaml", "two-stream moving-object Mask R-CNN (paper 001)",
               "synth_moseg_val_large", "fbms_details.json", ("P", "R", "F", "objects_F>=0.75")),
 }
 INFERENCE_DONE = re.compile(r"Inference done (\d+)/(\d+)")
