@@ -14,7 +14,6 @@ temporary name and renamed, so an interrupted run leaves no partial file.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ import vidseg.data  # noqa: F401  (registers the datasets; imports the loaders)
 from vidseg.data.datasets.fbms import read_fbms_def, read_fbms_regions, unique_stems
 from vidseg.data.datasets.common import list_frames
 from vidseg.data.io import DatasetFormatError, write_indexed_png
+from vidseg.data.prepare import run_prepare
 
 
 def convert_sequence(seq_dir: Path, out_dir: Path) -> tuple[int, int]:
@@ -51,27 +51,19 @@ def convert_sequence(seq_dir: Path, out_dir: Path) -> tuple[int, int]:
     return written, kept
 
 
+def prepare_split(root: Path, split: str) -> str:
+    split_dir = root / split
+    if not split_dir.is_dir():
+        raise DatasetFormatError(split_dir, "FBMS split folder not found", expected="FBMS/<Trainingset|Testset>")
+    written = kept = 0
+    for seq in sorted(d for d in split_dir.iterdir() if d.is_dir()):
+        w, k = convert_sequence(seq, root / "labels" / split / seq.name)
+        written, kept = written + w, kept + k
+    return f"{split}: {written} label PNGs written, {kept} up to date -> {root / 'labels' / split}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    default_root = Path(os.environ.get("DETECTRON2_DATASETS", "datasets")) / "FBMS"
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--root", type=Path, default=default_root)
-    ap.add_argument("--split", action="append", help="Trainingset / Testset (default: both)")
-    args = ap.parse_args(argv)
-    try:
-        for split in args.split or ["Trainingset", "Testset"]:
-            split_dir = args.root / split
-            if not split_dir.is_dir():
-                raise DatasetFormatError(split_dir, "FBMS split folder not found", expected="FBMS/<Trainingset|Testset>")
-            totals = [0, 0]
-            for seq in sorted(d for d in split_dir.iterdir() if d.is_dir()):
-                w, k = convert_sequence(seq, args.root / "labels" / split / seq.name)
-                totals[0] += w
-                totals[1] += k
-            print(f"{split}: {totals[0]} label PNGs written, {totals[1]} up to date -> {args.root / 'labels' / split}")
-    except DatasetFormatError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return run_prepare(argv, doc=__doc__, subdir="FBMS", work=prepare_split, splits=("Trainingset", "Testset"))
 
 
 if __name__ == "__main__":

@@ -12,22 +12,11 @@ name and renamed.
 """
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 from pathlib import Path
 
-from vidseg.checkpoint.atomic import atomic_write
 from vidseg.data.datasets.kitti_mots import KITTI_MOTS_SPLITS
-
-
-def write_if_changed(path: Path, data: bytes) -> bool:
-    """Write ``data`` atomically unless ``path`` already holds it; True when written."""
-    if path.is_file() and path.read_bytes() == data:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(str(path), lambda f: f.write(data))
-    return True
+from vidseg.data.prepare import run_prepare, write_if_changed
 
 
 def prepare(root: Path) -> dict[str, tuple[int, int]]:
@@ -46,19 +35,13 @@ def prepare(root: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
+def report(root: Path, _split: None) -> str:
+    return "\n".join(f"{split}: {w} files written, {k} up to date ({root / 'splits' / (split + '.txt')}, "
+                     f"{root / ('gt_' + split)})" for split, (w, k) in prepare(root).items())
+
+
 def main(argv: list[str] | None = None) -> int:
-    default_root = Path(os.environ.get("DETECTRON2_DATASETS", "datasets")) / "kitti_mots"
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--root", type=Path, default=default_root)
-    args = ap.parse_args(argv)
-    try:
-        for split, (w, k) in prepare(args.root).items():
-            print(f"{split}: {w} files written, {k} up to date ({args.root / 'splits' / (split + '.txt')}, "
-                  f"{args.root / ('gt_' + split)})")
-    except FileNotFoundError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return run_prepare(argv, doc=__doc__, subdir="kitti_mots", work=report)
 
 
 if __name__ == "__main__":

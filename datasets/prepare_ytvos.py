@@ -17,13 +17,11 @@ Idempotent: the json is rewritten only when its content changes (temporary file 
 """
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-from vidseg.checkpoint.atomic import atomic_write_text
+from vidseg.data.prepare import run_prepare, write_if_changed
 from vidseg.data.datasets.common import IMAGE_EXTS, natural_key
 from vidseg.data.datasets.ytvos import read_ytvos_meta
 from vidseg.data.io import DatasetFormatError
@@ -55,27 +53,17 @@ def frame_lists(root: Path, split: str) -> dict[str, dict[str, list[str]]]:
     return out
 
 
+def prepare_split(root: Path, split: str) -> str:
+    lists = frame_lists(root, split)
+    path = root / split / "frame_lists.json"
+    changed = write_if_changed(path, json.dumps(lists, indent=0, sort_keys=True).encode())
+    n_ann = sum(len(v) for v in lists["annotated"].values())
+    return (f"{split}: {len(lists['annotated'])} videos, {n_ann} annotated frames, {len(lists['all'])} videos with "
+            f"all frames -> {path} ({'written' if changed else 'up to date'})")
+
+
 def main(argv: list[str] | None = None) -> int:
-    default_root = Path(os.environ.get("DETECTRON2_DATASETS", "datasets")) / "ytvos_2019"
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--root", type=Path, default=default_root)
-    ap.add_argument("--split", action="append", help="train / valid (default: both)")
-    args = ap.parse_args(argv)
-    try:
-        for split in args.split or ["train", "valid"]:
-            lists = frame_lists(args.root, split)
-            path = args.root / split / "frame_lists.json"
-            text = json.dumps(lists, indent=0, sort_keys=True)
-            changed = not path.is_file() or path.read_text() != text
-            if changed:
-                atomic_write_text(str(path), text)
-            n_ann = sum(len(v) for v in lists["annotated"].values())
-            print(f"{split}: {len(lists['annotated'])} videos, {n_ann} annotated frames, "
-                  f"{len(lists['all'])} videos with all frames -> {path} ({'written' if changed else 'up to date'})")
-    except DatasetFormatError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return run_prepare(argv, doc=__doc__, subdir="ytvos_2019", work=prepare_split, splits=("train", "valid"))
 
 
 if __name__ == "__main__":
