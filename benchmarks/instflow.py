@@ -120,7 +120,7 @@ def tracking_table(rows: list, args) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--iters", type=int, nargs=2, default=[400, 400], metavar=("STAGE1", "STAGE2"))
+    parser.add_argument("--iters", type=int, nargs=2, default=[400, 500], metavar=("STAGE1", "STAGE2"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--batch", type=int, default=4, help="pairs per iteration")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: no spin-waiting on a loaded machine)")
