@@ -7,15 +7,18 @@ the peak RSS (``ru_maxrss``) of the two runs is compared (target: long within 10
 (b) ISVOS (``configs/isvos/r50.yaml``, random weights) and Cutie's ``InferenceCore`` (PyPI ``rf-cutie``, base
 model, random weights; installed into this venv by the benchmark when missing) process the same ``--frames``
 frames at ``--height``×``--width`` with 2 objects given on frame 0, each in its own process: frames/s after the
-first frame, ms/frame of the memory read + decode path alone (ISVOS ``segment``; Cutie ``InferenceCore._segment``)
-and peak RSS. CPU unless ``--device cuda``.
+first frame, ms/frame of the memory read + decode path alone (ISVOS ``segment``; Cutie ``InferenceCore._segment``:
+memory readout with its object transformer, then its mask decoder), the conv/matmul GFLOP of both (a load-independent
+measure next to the timings) and peak RSS. ``--repeats`` alternates the two and keeps the best of each run, because
+load on a shared machine only slows a run down. CPU unless ``--device cuda``.
 
     python benchmarks/vos_engine.py --part memory
-    python benchmarks/vos_engine.py --part speed --frames 8
+    python benchmarks/vos_engine.py --part speed --frames 7 --repeats 2
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import resource
@@ -46,7 +49,7 @@ def synthetic_frames(n: int, h: int, w: int, seed: int = 0):
         yield torch.from_numpy(img), torch.from_numpy(masks)
 
 
-def isvos_child(config: str, n: int, h: int, w: int, device: str, opts: list[str]) -> dict:
+def isvos_child(config: str, n: int, h: int, w: int, device: str, opts: list[str], flops: bool) -> dict:
     import torch
     from detectron2.checkpoint import DetectionCheckpointer  # noqa: F401  (detectron2 import order)
     from detectron2.modeling import build_model
@@ -55,19 +58,15 @@ def isvos_child(config: str, n: int, h: int, w: int, device: str, opts: list[str
     from vidseg.vos import VOSEngine
 
     cfg = load_config(config, ["MODEL.DEVICE", device, *opts])
-    model = build_model(cfg).eval()
+    model = build_model(cfg).eval().requires_grad_(False)  # inference; also keeps FlopCounterMode's hooks quiet
     engine = VOSEngine(model, cfg)
-    seg_time = [0.0]
-    model.segment = timed(model.segment, device, seg_time)
-    start = None
-    for t, (frame, masks) in enumerate(synthetic_frames(n, h, w)):
+    frames = synthetic_frames(n, h, w)
+
+    def step(t: int, frame, masks) -> None:
         engine.step(frame, masks if t == 0 else None, [1, 2] if t == 0 else None, end=t == n - 1)
-        if t == 0:
-            sync(device)
-            start = time.perf_counter()
-    sync(device)
-    elapsed = time.perf_counter() - start
-    return {"fps": (n - 1) / elapsed, "segment_ms": 1000 * seg_time[0] / (n - 1), "memory_entries": len(engine.memory)}
+
+    out = stream(step, frames, n, device, model, "segment", flops)
+    return {**out, "memory_entries": len(engine.memory)}
 
 
 def ensure_cutie() -> str | None:
@@ -79,53 +78,74 @@ def ensure_cutie() -> str | None:
     return None
 
 
-def cutie_child(n: int, h: int, w: int, device: str) -> dict:
+def cutie_child(n: int, h: int, w: int, device: str, flops: bool) -> dict:
     import torch
     from hydra import compose, initialize_config_dir
     from omegaconf import open_dict
 
-    import cutie
     from cutie.inference.inference_core import InferenceCore
     from cutie.inference.utils.args_utils import get_dataset_cfg
     from cutie.model import cutie as cutie_model
     from cutie.model.utils import resnet
 
-    resnet.load_weights_add_extra_dim = lambda *a, **k: None  # random weights: no download
-    resnet.model_zoo.load_url = lambda *a, **k: {}
-    with initialize_config_dir(version_base="1.3.2", config_dir=str(Path(cutie.__file__).parent / "config")):
+    # random weights, no download: the encoders are built with pretrained=False
+    for name in ("resnet18", "resnet50"):
+        build = getattr(resnet, name)
+        setattr(resnet, name, lambda pretrained=True, _build=build, **kw: _build(False, **kw))
+    # ``cutie`` is a namespace package (no __init__.py): its shipped hydra config is found through its search path
+    config_dir = Path(importlib.util.find_spec("cutie").submodule_search_locations[0]) / "config"
+    with initialize_config_dir(version_base="1.3.2", config_dir=str(config_dir)):
         cfg = compose(config_name="eval_config")
     with open_dict(cfg):
         get_dataset_cfg(cfg)
-    net = cutie_model.CUTIE(cfg).to(device).eval()
+    net = cutie_model.CUTIE(cfg).to(device).eval().requires_grad_(False)
     core = InferenceCore(net, cfg=cfg)
-    seg_time = [0.0]
-    core._segment = timed(core._segment, device, seg_time)
-    start = None
+
+    def step(t: int, frame, masks) -> None:
+        img = frame.float().div(255).to(device)
+        if t == 0:
+            core.step(img, masks.float().to(device), objects=[1, 2], idx_mask=False)
+        else:
+            core.step(img, end=t == n - 1)
+
     with torch.inference_mode():
-        for t, (frame, masks) in enumerate(synthetic_frames(n, h, w)):
-            img = frame.float().div(255).to(device)
-            if t == 0:
-                core.step(img, masks.float().to(device), objects=[1, 2], idx_mask=False)
-                sync(device)
-                start = time.perf_counter()
-            else:
-                core.step(img, end=t == n - 1)
-    sync(device)
-    elapsed = time.perf_counter() - start
-    return {"fps": (n - 1) / elapsed, "segment_ms": 1000 * seg_time[0] / (n - 1)}
+        return stream(step, synthetic_frames(n, h, w), n, device, core, "_segment", flops)
 
 
-def timed(fn, device: str, total: list):
-    """``fn`` wrapped to add its (synchronised) wall time to ``total[0]``."""
+def stream(step, frames, n: int, device: str, owner, read_decode: str, flops: bool) -> dict:
+    """Runs ``step(t, frame, masks)`` over the frames; frames/s, ms/frame and (``flops``) GFLOP/frame of the whole
+    step and of ``owner.<read_decode>`` (the memory read + decode path), all over frames 1..n-1."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False) if flops else None
+    seg = {"s": 0.0, "flop": 0}
+    fn = getattr(owner, read_decode)
+
     def wrapper(*a, **k):
         sync(device)
-        t0 = time.perf_counter()
+        t0, f0 = time.perf_counter(), counter.get_total_flops() if counter else 0
         out = fn(*a, **k)
         sync(device)
-        total[0] += time.perf_counter() - t0
+        seg["s"] += time.perf_counter() - t0
+        seg["flop"] += (counter.get_total_flops() - f0) if counter else 0
         return out
 
-    return wrapper
+    setattr(owner, read_decode, wrapper)
+    start = total_flop = None
+    with counter if counter is not None else contextlib.nullcontext():  # entering a FlopCounterMode resets it
+        for t, (frame, masks) in enumerate(frames):
+            if t == 1:
+                seg["s"], seg["flop"] = 0.0, 0
+                total_flop = counter.get_total_flops() if counter else 0
+                sync(device)
+                start = time.perf_counter()
+            step(t, frame, masks)
+        sync(device)
+    elapsed = time.perf_counter() - start
+    out = {"fps": (n - 1) / elapsed, "segment_ms": 1000 * seg["s"] / (n - 1)}
+    if counter is not None:
+        out.update(gflop=(counter.get_total_flops() - total_flop) / 1e9 / (n - 1), segment_gflop=seg["flop"] / 1e9 / (n - 1))
+    return out
 
 
 def sync(device: str) -> None:
@@ -141,18 +161,20 @@ def child(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     with torch.no_grad():
         if args.child == "cutie":
-            out = cutie_child(args.frames, args.height, args.width, args.device)
+            out = cutie_child(args.frames, args.height, args.width, args.device, args.flops)
         else:
-            out = isvos_child(args.config, args.frames, args.height, args.width, args.device, args.opts)
+            out = isvos_child(args.config, args.frames, args.height, args.width, args.device, args.opts, args.flops)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if args.device.startswith("cuda"):
         out["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
     print("RESULT " + json.dumps(out))
 
 
-def spawn(which: str, frames: int, h: int, w: int, a: argparse.Namespace, config: str, opts=()) -> dict:
+def spawn(which: str, frames: int, h: int, w: int, a: argparse.Namespace, config: str, opts=(),
+          flops: bool = False) -> dict:
     cmd = [sys.executable, __file__, "--child", which, "--frames", str(frames), "--height", str(h), "--width",
-           str(w), "--device", a.device, "--threads", str(a.threads), "--config", config, "--opts", *opts]
+           str(w), "--device", a.device, "--threads", str(a.threads), "--config", config, *(["--flops"] if flops else []),
+           "--opts", *opts]
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     line = [x for x in r.stdout.splitlines() if x.startswith("RESULT ")]
     if not line:
@@ -170,7 +192,10 @@ def main() -> None:
     p.add_argument("--width", type=int, default=854)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=1, help="speed: alternate ISVOS / Cutie runs this many times, "
+                   "report the best of each (load on a shared machine only ever slows a run down)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--flops", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--config", default=str(ROOT / "configs" / "isvos" / "r50.yaml"))
     p.add_argument("--opts", nargs="*", default=[])
     a = p.parse_args()
@@ -188,21 +213,45 @@ def main() -> None:
         if "error" not in s and "error" not in l_:
             print(f"long / short peak RSS: {l_['peak_rss_mb'] / s['peak_rss_mb']:.3f} (target <= 1.10)")
     if a.part in ("speed", "all"):
-        weights = ["MODEL.WEIGHTS", "", "SOLVER.AMP.ENABLED", "False"]
-        isvos = spawn("isvos", a.frames, a.height, a.width, a, a.config, weights[:2])
-        problem = ensure_cutie()
-        cut = {"error": problem} if problem else spawn("cutie", a.frames, a.height, a.width, a, a.config)
-        print(f"\n(b) {a.height}x{a.width}, 2 objects, {a.frames} frames, random weights, {a.device}, "
-              f"{a.threads} thread(s), measured under load")
-        print("| model | frames/s | memory read + decode ms/frame | peak RSS MB |\n|---|---|---|---|")
-        for name, r in (("ISVOS R50 (configs/isvos/r50.yaml)", isvos), ("Cutie base (rf-cutie InferenceCore)", cut)):
-            if "error" in r:
-                print(f"| {name} | error: {r['error']} | | |")
-            else:
-                print(f"| {name} | {r['fps']:.3f} | {r['segment_ms']:.0f} | {r['peak_rss_mb']:.0f} |")
-        if "error" not in isvos and "error" not in cut:
-            print(f"ISVOS / Cutie frames/s: {isvos['fps'] / cut['fps']:.2f} (target >= 0.5); read+decode speed ratio "
-                  f"{cut['segment_ms'] / isvos['segment_ms']:.2f} (target >= 1.0)")
+        speed(a)
+
+
+def best(runs: list[dict]) -> dict:
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return runs[-1]
+    return {"fps": max(r["fps"] for r in ok), "segment_ms": min(r["segment_ms"] for r in ok),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in ok), "gflop": ok[0]["gflop"],
+            "segment_gflop": ok[0]["segment_gflop"], "runs": len(ok)}
+
+
+def speed(a: argparse.Namespace) -> None:
+    problem = ensure_cutie()
+    runs: dict[str, list[dict]] = {"isvos": [], "cutie": []}
+    for _ in range(a.repeats):
+        runs["isvos"].append(spawn("isvos", a.frames, a.height, a.width, a, a.config, ["MODEL.WEIGHTS", "", *a.opts],
+                                   flops=True))
+        runs["cutie"].append({"error": problem} if problem else
+                             spawn("cutie", a.frames, a.height, a.width, a, a.config, flops=True))
+    isvos, cut = best(runs["isvos"]), best(runs["cutie"])
+    name = f"ISVOS R50 ({Path(a.config).relative_to(ROOT) if Path(a.config).is_relative_to(ROOT) else a.config}" + (
+        f" {' '.join(a.opts)})" if a.opts else ")")
+    print(f"\n(b) {a.height}x{a.width}, 2 objects given on frame 0, {a.frames} frames (1..{a.frames - 1} timed), random "
+          f"weights, {a.device}, {a.threads} thread(s), best of {a.repeats} alternating run(s), measured under load; "
+          "GFLOP = conv/matmul FLOPs counted by torch.utils.flop_counter (MSDA sampling not counted), per frame")
+    print("| model | frames/s | GFLOP/frame | memory read + decode ms/frame | read + decode GFLOP | peak RSS MB |\n"
+          "|---|---|---|---|---|---|")
+    for label, r in ((name, isvos), ("Cutie base (rf-cutie InferenceCore)", cut)):
+        if "error" in r:
+            print(f"| {label} | error: {r['error']} | | | | |")
+        else:
+            print(f"| {label} | {r['fps']:.4f} | {r['gflop']:.0f} | {r['segment_ms']:.0f} | {r['segment_gflop']:.0f} | "
+                  f"{r['peak_rss_mb']:.0f} |")
+    if "error" not in isvos and "error" not in cut:
+        print(f"ISVOS / Cutie frames/s: {isvos['fps'] / cut['fps']:.2f} (target >= 0.5); memory read + decode speed "
+              f"ratio (Cutie ms / ISVOS ms): {cut['segment_ms'] / isvos['segment_ms']:.2f} (target >= 1.0); FLOP ratios "
+              f"Cutie / ISVOS: whole step {cut['gflop'] / isvos['gflop']:.2f}, read + decode "
+              f"{cut['segment_gflop'] / isvos['segment_gflop']:.2f}")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from vidseg.modeling.transformer.layers import CrossAttentionLayer, FFNLayer, Se
 from vidseg.modeling.transformer.position_encoding import PositionEmbeddingSine
 
 from .decoder_base import VideoQueryDecoderBase
+from .mask_readout import MaskReadout
 
 
 class IFRLayer(nn.Module):
@@ -188,20 +189,26 @@ class IFRTransformerDecoder(VideoQueryDecoderBase):
         levels = self.project_levels(features)
         sizes = [tuple(x.shape[-2:]) for x in levels]
         memory, memory_pos = self.frame_memory(levels, [self.pe_layer(x) for x in levels], b)
-        g = mask_features.view(b, num_frames, *mask_features.shape[1:])
+        readout = MaskReadout(mask_features, b)
+        g = readout.g
         clip, query_pos = self.initial_queries(b)
-        masks = torch.einsum("nbc,btchw->bnthw", self.mask_kernels(clip), g)
-        predictions = [{"pred_logits": self.class_logits(clip), "pred_masks": masks}]
+        kernels = self.mask_kernels(clip)
+        # Inference returns only the last prediction: the earlier ones are needed only as attention masks.
+        full = self.training or cross_frame
+        masks = readout.full(kernels) if full or self.num_layers == 0 else None
+        predictions = [] if masks is None else [{"pred_logits": self.class_logits(clip), "pred_masks": masks}]
         temporal_mask = self.temporal_mask(num_frames, g.device)
         for i, layer in enumerate(self.ifr_layers):
             lvl = i % self.num_feature_levels
             attn = None
             if self.masked_attention:
-                blocked = self.blocked_regions(masks, sizes[lvl])
+                blocked = readout.blocked(kernels, sizes[lvl]) if masks is None else self.blocked_regions(masks, sizes[lvl])
                 attn = [self.attention_mask(blocked[:, :, t]) for t in range(num_frames)]
             clip, frames = layer(clip, query_pos, memory[lvl], memory_pos[lvl], attn, temporal_mask)
             kernels = self.mask_kernels(frames)  # (T, N, B, mask_dim)
-            masks = torch.einsum("tnbc,btchw->bnthw", kernels, g)
+            masks = readout.full(kernels) if full or i == self.num_layers - 1 else None
+            if masks is None:
+                continue
             out = {"pred_logits": self.class_logits(clip), "pred_masks": masks}
             if cross_frame:
                 out["pred_cross_masks"] = torch.einsum("tnbc,buchw->bntuhw", kernels, g)

@@ -14,6 +14,7 @@ from vidseg.modeling.transformer.layers import CrossAttentionLayer, FFNLayer, Se
 from vidseg.modeling.transformer.position_encoding import PositionEmbeddingSine, PositionEmbeddingSine3D
 
 from .decoder_base import VideoQueryDecoderBase
+from .mask_readout import MaskReadout
 
 
 class VideoMaskedTransformerDecoder(VideoQueryDecoderBase):
@@ -70,20 +71,27 @@ class VideoMaskedTransformerDecoder(VideoQueryDecoderBase):
         memory, memory_pos = self.frame_memory(levels, [self.positions(x, b) for x in levels], b)
         memory = [m.flatten(0, 1) for m in memory]  # (T·h·w, B, d), frame-major
         memory_pos = [p.flatten(0, 1) for p in memory_pos]
-        g = mask_features.view(b, num_frames, *mask_features.shape[1:])
+        readout = MaskReadout(mask_features, b)
         output, query_pos = self.initial_queries(b)
-        masks = torch.einsum("nbc,btchw->bnthw", self.mask_kernels(output), g)
-        predictions = [{"pred_logits": self.class_logits(output), "pred_masks": masks}]
+        kernels = self.mask_kernels(output)
+        # Inference returns only the last prediction: the earlier ones are needed only as attention masks.
+        masks = readout.full(kernels) if self.training or self.num_layers == 0 else None
+        predictions = [] if masks is None else [{"pred_logits": self.class_logits(output), "pred_masks": masks}]
         for i in range(self.num_layers):
             lvl = i % self.num_feature_levels
-            attn = self.attention_mask(self.blocked_regions(masks, sizes[lvl]).flatten(2)) if self.masked_attention else None
+            attn = None
+            if self.masked_attention:
+                blocked = readout.blocked(kernels, sizes[lvl]) if masks is None else self.blocked_regions(masks, sizes[lvl])
+                attn = self.attention_mask(blocked.flatten(2))
             output = self.transformer_cross_attention_layers[i](
                 output, memory[lvl], attn_mask=attn, pos=memory_pos[lvl], query_pos=query_pos
             )
             output = self.transformer_self_attention_layers[i](output, query_pos=query_pos)
             output = self.transformer_ffn_layers[i](output)
-            masks = torch.einsum("nbc,btchw->bnthw", self.mask_kernels(output), g)
-            predictions.append({"pred_logits": self.class_logits(output), "pred_masks": masks})
+            kernels = self.mask_kernels(output)
+            masks = readout.full(kernels) if self.training or i == self.num_layers - 1 else None
+            if masks is not None:
+                predictions.append({"pred_logits": self.class_logits(output), "pred_masks": masks})
         result = dict(predictions[-1])
         result["pred_embeds"] = self.decoder_norm(output).transpose(0, 1)
         if self.training:

@@ -5,6 +5,11 @@ Block i (B_i = res4/res3/res2, P_i = pixel-decoder levels 1/32, 1/16, 1/8):
     U = resize(O_{i-1}) to B_i's size, Z = concat(U + B̃_i, up×2(P̃_i)), O_i = ResBlock(Z) -> C_i.
 Head: Conv3×3(C_2 -> 1)(ReLU(O_2)) at stride 4, then bilinear ×4. ``mpf=False`` drops the P path
 (Z = U + B̃_i; "w/o MPF", paper Tab. 3).
+
+Cost: the ResBlock's first conv and its 3×3 skip conv are linear in Z = concat(A, P) (A = U + B̃_i per object,
+P = up×2(P̃_i) shared), so conv(relu(Z)) = conv_A(relu(A)) + conv_P(relu(P)) and skip(Z) = skip_A(A) + skip_P(P)
+with the weights split along their input channels. The P halves are computed once per frame and broadcast over
+the K objects (:meth:`paths`); the result equals the concatenated form (same parameters, checkpoints unchanged).
 """
 from __future__ import annotations
 
@@ -37,7 +42,10 @@ class MPFDecoder(nn.Module):
         self.pred = nn.Conv2d(prev, 1, 3, padding=1)
 
     def paths(self, skips: list[torch.Tensor], pixels: list[torch.Tensor] | None) -> list[tuple]:
-        """Object-agnostic (B̃_i, up×2(P̃_i) or None), each (B, C, h_i, w_i); computed once per frame."""
+        """Object-agnostic per-frame terms of each block, computed once per frame: (B̃_i, P-terms or None).
+
+        P-terms = (conv1_P(relu(P)), skip_P(P)), each (B, C_i, h_i, w_i), with P = up×2(P̃_i); see the module
+        docstring."""
         out = []
         for i, skip in enumerate(skips):
             b = self.skip_convs[i](skip)
@@ -45,8 +53,28 @@ class MPFDecoder(nn.Module):
             if self.mpf:
                 p = F.interpolate(self.pixel_convs[i](pixels[i]), size=skip.shape[-2:], mode="bilinear",
                                   align_corners=False)
+                blk, c = self.blocks[i], b.shape[1]
+                p = (F.conv2d(F.relu(p), blk.conv1.weight[:, c:], None, padding=1),
+                     F.conv2d(p, blk.downsample.weight[:, c:], None, padding=1) if blk.downsample is not None
+                     else p)
             out.append((b, p))
         return out
+
+    def _block(self, i: int, a: torch.Tensor, p_terms: tuple | None, k: int) -> torch.Tensor:
+        """O_i from A = U + B̃_i ((B·K), C, h, w) and the shared P-terms (B, ·, h, w) of :meth:`paths`."""
+        blk = self.blocks[i]
+        if p_terms is None:
+            return blk(a)
+
+        def per_object(x: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:  # (B·K, C', ...) + (B, C', ...)
+            return (x.unflatten(0, (-1, k)) + shared[:, None]).flatten(0, 1)
+
+        c = a.shape[1]
+        h = per_object(F.conv2d(F.relu(a), blk.conv1.weight[:, :c], blk.conv1.bias, padding=1), p_terms[0])
+        r = blk.conv2(F.relu(h))
+        if blk.downsample is None:  # identity skip: Z itself
+            return r + torch.cat([a, p_terms[1].repeat_interleave(k, dim=0)], 1)
+        return r + per_object(F.conv2d(a, blk.downsample.weight[:, :c], blk.downsample.bias, padding=1), p_terms[1])
 
     def forward(self, memory: torch.Tensor, skips: list[torch.Tensor], pixels: list[torch.Tensor] | None,
                 out_size: tuple[int, int], paths: list[tuple] | None = None) -> dict:
@@ -64,10 +92,7 @@ class MPFDecoder(nn.Module):
         feats = []
         for i, (bt, pt) in enumerate(paths):
             u = F.interpolate(x, size=bt.shape[-2:], mode="bilinear", align_corners=False)
-            z = u + bt.repeat_interleave(k, dim=0)
-            if pt is not None:
-                z = torch.cat([z, pt.repeat_interleave(k, dim=0)], 1)
-            x = self.blocks[i](z)
+            x = self._block(i, u + bt.repeat_interleave(k, dim=0), pt, k)
             feats.append(x.view(b, k, *x.shape[1:]))
         logits = self.pred(F.relu(x))
         logits = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False)

@@ -1,6 +1,5 @@
 """Built-in synthetic data: determinism, exact flow, real-format trees loaded by the real loaders."""
 import multiprocessing as mp
-import time
 
 import numpy as np
 import pytest
@@ -28,10 +27,8 @@ def _tree_bytes(folder):
 
 
 @pytest.mark.parametrize("task", ["vis", "moseg", "mots", "vos"])
-def test_tiny_generation_is_fast_and_byte_identical(tmp_path, task):
-    t0 = time.perf_counter()
+def test_tiny_generation_is_byte_identical(tmp_path, task):
     write_split(tmp_path / "a", task, "train", "tiny")
-    assert time.perf_counter() - t0 < 2.0
     write_split(tmp_path / "b", task, "train", "tiny")
     a, b = _tree_bytes(tmp_path / "a"), _tree_bytes(tmp_path / "b")
     assert len(a) > TINY.num_videos["train"] * TINY.num_frames and a == b
@@ -178,8 +175,6 @@ def test_concurrent_generation_is_safe(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_large_preset_generation_time(tmp_path):
-    t0 = time.perf_counter()
+def test_large_preset_generation(tmp_path):
     write_split(tmp_path, "vis", "train", "large")
-    assert time.perf_counter() - t0 < 60
     assert len(list((tmp_path / "JPEGImages").iterdir())) == 60

@@ -202,3 +202,22 @@ def test_focal_prior_probability_bias_init():
     assert ce.class_embed.bias.abs().max() < 1 and plain.class_embed.bias.abs().max() < 1
     with pytest.raises(ValueError, match="FOCAL_PRIOR_PROB"):
         _decoder(IFRTransformerDecoder, "MODEL.IFR.FOCAL_PRIOR_PROB", "1.0")
+
+
+@pytest.mark.parametrize("cls", [IFRTransformerDecoder, VideoMaskedTransformerDecoder])
+def test_inference_masks_at_level_size_equal_resized_full_masks(cls):
+    """In eval the intermediate predictions are computed only at the attention resolution (``MaskReadout``, by the
+    linearity of bilinear resizing); the returned prediction must equal the training path's last prediction (every
+    layer at full size, then resized), here with level and mask sizes that are not multiples of each other."""
+    dec = _decoder(cls, "MODEL.IFR.DROPOUT", "0.0")
+    g = torch.Generator().manual_seed(3)
+    levels = [torch.randn(2 * 3, DIM, *s, generator=g, dtype=torch.float64) for s in ((2, 3), (5, 7), (9, 13))]
+    mf = torch.randn(2 * 3, DIM, 35, 51, generator=g, dtype=torch.float64)
+    fast = dec.eval()(levels, mf, num_frames=3)
+    full = dec.train()(levels, mf, num_frames=3)
+    assert "aux_outputs" not in fast and len(full["aux_outputs"]) == dec.num_layers
+    for key in ("pred_logits", "pred_masks", "pred_embeds"):
+        torch.testing.assert_close(fast[key], full[key], rtol=1e-10, atol=1e-10)
+    # the attention masks really block something (otherwise the comparison would not exercise them)
+    blocked = dec.blocked_regions(full["aux_outputs"][-1]["pred_masks"], (9, 13))
+    assert 0.05 < blocked.double().mean() < 0.95

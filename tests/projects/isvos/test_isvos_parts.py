@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import torch
+from torch.nn import functional as F
 
 from projects.isvos.decoder import MPFDecoder
 from projects.isvos.key_encoder import EnhancedKeyEncoder
@@ -151,3 +152,31 @@ def test_reference_frames():
         for _ in range(20):
             r = reference_frames(t, 3, rng)
             assert len(r) == 3 and r[0] == 0 and len(set(r)) == 3 and all(0 < i < t for i in r[1:])
+
+
+def _mpf_by_concatenation(dec: MPFDecoder, mem, skips, pixels, out_size):
+    """The MPF decoder written literally (spec §2.7): Z = concat(U + B̃, up×2(P̃)) per object, O = ResBlock(Z)."""
+    b, k = mem.shape[:2]
+    x = mem.flatten(0, 1)
+    for i, skip in enumerate(skips):
+        bt = dec.skip_convs[i](skip).repeat_interleave(k, dim=0)
+        pt = F.interpolate(dec.pixel_convs[i](pixels[i]), size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        u = F.interpolate(x, size=bt.shape[-2:], mode="bilinear", align_corners=False)
+        x = dec.blocks[i](torch.cat([u + bt, pt.repeat_interleave(k, dim=0)], 1))
+    logits = F.interpolate(dec.pred(F.relu(x)), size=out_size, mode="bilinear", align_corners=False)
+    return logits.view(b, k, *out_size)
+
+
+@pytest.mark.parametrize("channels", [[6, 4, 3], [16, 32, 64]])  # 3x3 skip convs / identity skips (2C = C_i)
+def test_mpf_shared_p_terms_equal_concatenated_resblock(channels):
+    torch.manual_seed(1)
+    dec = MPFDecoder(value_dim=8, skip_dims=[12, 10, 6], pixel_dim=5, channels=channels)
+    skips = [torch.randn(2, 12, 4, 4), torch.randn(2, 10, 8, 8), torch.randn(2, 6, 16, 16)]
+    pixels = [torch.randn(2, 5, 2, 2), torch.randn(2, 5, 4, 4), torch.randn(2, 5, 8, 8)]
+    mem = torch.randn(2, 3, 8, 4, 4, requires_grad=True)
+    fast = dec(mem, skips, pixels, (64, 64))["logits"]
+    ref = _mpf_by_concatenation(dec, mem, skips, pixels, (64, 64))
+    assert torch.allclose(fast, ref, atol=1e-5)
+    g_fast = torch.autograd.grad(fast.square().sum(), [mem, dec.blocks[0].conv1.weight])
+    g_ref = torch.autograd.grad(ref.square().sum(), [mem, dec.blocks[0].conv1.weight])
+    assert all(torch.allclose(a, b, atol=1e-4, rtol=1e-4) for a, b in zip(g_fast, g_ref))

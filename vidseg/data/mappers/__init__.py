@@ -5,8 +5,9 @@ Each is built as ``MAPPER_REGISTRY.get(name)(cfg, is_train)`` and selected by ``
 """
 from .flow_frame import FlowFrameMapper
 from .image_to_clip import ImageToClipMapper
+from .mots_clip import MOTSClipMapper
 from .video_clip import VideoClipMapper
 from .video_inference import VideoTestMapper
 from .vos_clip import VOSClipMapper
 
-__all__ = ["FlowFrameMapper", "ImageToClipMapper", "VideoClipMapper", "VideoTestMapper", "VOSClipMapper"]
+__all__ = ["FlowFrameMapper", "ImageToClipMapper", "MOTSClipMapper", "VideoClipMapper", "VideoTestMapper", "VOSClipMapper"]
