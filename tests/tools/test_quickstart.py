@@ -60,10 +60,11 @@ def run_quickstart(*args: str) -> list[str]:
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "quickstart.py"), *args], cwd=ROOT, text=True,
-                          capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return [line.split("\r")[-1] for line in (proc.stdout + proc.stderr).rstrip("\n").split("\n")]
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "quickstart.py"), *args], cwd=ROOT,
+                          capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})  # bytes: keep the \r
+    out = (proc.stdout + proc.stderr).decode(errors="replace")
+    assert proc.returncode == 0, out[-3000:]
+    return [line.split("\r")[-1] for line in out.rstrip("\n").split("\n")]
 
 
 def losses(run_dir: Path) -> list[float]:
@@ -93,6 +94,7 @@ def check_terminal(lines: list[str], first: str, rows: list[str]) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # three runs of three train_net processes each: minutes on a loaded machine
 def test_ifr_short_run_is_short_seeded_and_resumable(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     args = ["--method", "ifr", "--iters", "2", "--seed", "3"]
@@ -111,6 +113,7 @@ def test_ifr_short_run_is_short_seeded_and_resumable(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_instmove_short_run_shows_the_prior_in_the_tracker_and_is_seeded(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     args = ["--method", "instmove", "--iters", "4", "--seed", "3"]
