@@ -48,7 +48,6 @@ from vidseg.data.datasets.synthetic import CLASS_NAMES  # noqa: E402
 from vidseg.evaluation.ytvis import ytvis_metrics  # noqa: E402
 from vidseg.structures.video_instances import VideoInstances  # noqa: E402
 
-CONFIG = ROOT / "configs" / "ifr" / "quickstart.yaml"
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## IFR vs Mask2Former-VIS"
 ARMS = {
@@ -75,18 +74,18 @@ def opts(a, extra: list[str]) -> list[str]:
             "MODEL.IFR.FOCAL_PRIOR_PROB", "0.01", *extra]
 
 
-def train(a, out: Path, extra: list[str], iters: int, frames: int) -> Path:
-    """One ``train_net.py`` training run; returns its final checkpoint."""
-    ckpt = out / "model_final.pth"
+def train(a, out: Path, extra: list[str], iters: int, frames: int, frames_per_batch: int) -> tuple[Path, Path]:
+    """One ``train_net.py`` training run; returns its half-way and final checkpoints (the plateau check)."""
+    ckpt, half = out / "model_final.pth", out / f"model_{iters // 2 - 1:07d}.pth"
     if not ckpt.is_file():
         sched = ["SOLVER.MAX_ITER", str(iters), "SOLVER.STEPS", f"({int(iters * 0.8)},)", "SOLVER.WARMUP_ITERS",
-                 str(min(20, iters // 10)), "SOLVER.CHECKPOINT_PERIOD", str(iters + 1), "SOLVER.IMS_PER_BATCH",
-                 str(max(1, a.frames_per_batch // frames)), "INPUT.CLIP.NUM_FRAMES", str(frames),
+                 str(min(20, iters // 10)), "SOLVER.CHECKPOINT_PERIOD", str(iters // 2), "SOLVER.IMS_PER_BATCH",
+                 str(max(1, frames_per_batch // frames)), "INPUT.CLIP.NUM_FRAMES", str(frames),
                  "INPUT.CLIP.SAMPLING_RANGE", str(a.sampling_range), "DATASETS.TEST", "()", "OUTPUT_DIR", str(out)]
-        args = default_argument_parser().parse_args(["--config-file", str(CONFIG), *opts(a, extra + sched)])
+        args = default_argument_parser().parse_args(["--config-file", a.config, *opts(a, extra + sched)])
         fresh_logging()
         train_net.main(args)
-    return ckpt
+    return half, ckpt
 
 
 def predictions_from_results(path: Path, records: list[dict]) -> dict:
@@ -109,8 +108,10 @@ def metrics_of(records: list[dict], predictions: dict) -> dict:
 
 
 def evaluate(a, ckpt: Path, out: Path, extra: list[str], val: str) -> dict:
-    args = default_argument_parser().parse_args(["--config-file", str(CONFIG), "--eval-only", *opts(a, extra + [
-        "DATASETS.TEST", f'("{val}",)', "MODEL.WEIGHTS", str(ckpt), "OUTPUT_DIR", str(out)])])
+    train_set = val.replace("_val", "_train")
+    args = default_argument_parser().parse_args(["--config-file", a.config, "--eval-only", *opts(a, extra + [
+        "DATASETS.TRAIN", f'("{train_set}",)', "DATASETS.TEST", f'("{val}",)', "MODEL.WEIGHTS", str(ckpt),
+        "OUTPUT_DIR", str(out)])])
     fresh_logging()
     train_net.main(args)
     records = DatasetCatalog.get(val)
@@ -125,23 +126,26 @@ def fmt(values: list[float]) -> str:
 def report(a, runs: dict, oracles: dict, minutes: float) -> str:
     lines = [SECTION, "", f"`{' '.join(['python benchmarks/ifr_consistency.py', *sys.argv[1:]])}`: "
              f"{a.train_videos} train / {a.val_videos} held-out videos per set, {a.size}×{a.size}, {a.length} frames; "
-             f"tiny `configs/ifr/quickstart.yaml` network; shared per-frame pre-training {a.pretrain_iters} iterations,"
-             f" then {a.iters} iterations per arm at {a.frames_per_batch} frames per batch; seeds "
+             f"`{Path(a.config).relative_to(ROOT) if Path(a.config).is_relative_to(ROOT) else a.config}` network; "
+             f"shared per-frame pre-training {a.pretrain_iters} iterations at {a.pretrain_frames_per_batch} frames per"
+             f" batch (per-frame mIoU {plateau_text(runs, 'pretrain')}), then {a.iters} iterations per arm at "
+             f"{a.frames_per_batch} frames per batch, backbone {'frozen' if a.freeze_backbone else 'trained'}; seeds "
              f"{' '.join(map(str, a.seeds))}; {a.threads} CPU thread(s), {minutes:.0f} min for the runs not cached "
-             "(measured under load). mIoU, AP, IDF1, MOTA ×100; IDF1, MOTA, IDs at score ≥ 0.5. The plateau of the "
-             "per-frame mIoU was not checked (fixed iterations).", ""]
+             "(measured under load). mIoU, AP, IDF1, MOTA ×100; IDF1, MOTA, IDs at score ≥ 0.5. Plateau: per-frame "
+             f"mIoU after {a.iters // 2} → {a.iters} iterations (mean over seeds).", ""]
     for s in a.sets:
-        lines += [f"### {s} set", "", "| arm | clip frames | seeds | " + " | ".join(COLUMNS) + " |",
-                  "|---|---|---|" + "---|" * len(COLUMNS)]
+        lines += [f"### {s} set", "", "| arm | clip frames | seeds | " + " | ".join(COLUMNS) + " | plateau: mIoU |",
+                  "|---|---|---|" + "---|" * (len(COLUMNS) + 1)]
         for name in ("perfect", "swap"):
             lines.append(f"| oracle: {name} | – | – | " + " | ".join(f"{oracles[s][name][c]:.1f}" for c in COLUMNS)
-                         + " |")
+                         + " | – |")
         for t in a.clip_lengths:
             for arm in a.arms:
                 ms = [runs[k] for k in (f"{s}/T{t}/{arm}/seed{x}" for x in a.seeds) if k in runs]
                 if ms:
                     lines.append(f"| {ARMS[arm][0]} | {t} | {len(ms)} | "
-                                 + " | ".join(fmt([m[c] for m in ms]) for c in COLUMNS) + " |")
+                                 + " | ".join(fmt([m[c] for m in ms]) for c in COLUMNS)
+                                 + f" | {np.mean([m['mIoU_half'] for m in ms]):.1f} → {np.mean([m['mIoU'] for m in ms]):.1f} |")
         lines += ["", "Paired differences (arm − reference, same seed), mean ± std:", "",
                   "| arm − reference | clip frames | pairs | " + " | ".join(f"Δ{c}" for c in COLUMNS) + " |",
                   "|---|---|---|" + "---|" * len(COLUMNS)]
@@ -154,6 +158,11 @@ def report(a, runs: dict, oracles: dict, minutes: float) -> str:
                                  + " | ".join(fmt([p[c] - q[c] for p, q in pairs]) for c in COLUMNS) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def plateau_text(runs: dict, key: str) -> str:
+    m = runs.get(key)
+    return f"{m['mIoU_half']:.1f} → {m['mIoU']:.1f} on the textured held-out videos" if m else "not evaluated"
 
 
 def record(text: str) -> None:
@@ -170,18 +179,23 @@ def main() -> None:
     p.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     p.add_argument("--clip-lengths", type=int, nargs="+", default=[2, 4])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    p.add_argument("--iters", type=int, default=2000, help="training iterations per arm")
-    p.add_argument("--pretrain-iters", type=int, default=2000, help="shared per-frame pre-training iterations")
-    p.add_argument("--frames-per-batch", type=int, default=8)
+    p.add_argument("--config", default=str(ROOT / "configs" / "ifr" / "consistency.yaml"))
+    p.add_argument("--iters", type=int, default=200, help="training iterations per arm")
+    p.add_argument("--pretrain-iters", type=int, default=400, help="shared per-frame pre-training iterations")
+    p.add_argument("--frames-per-batch", type=int, default=4, help="frames per training batch of the arms")
+    p.add_argument("--pretrain-frames-per-batch", type=int, default=8)
+    p.add_argument("--freeze-backbone", type=int, default=1, help="1: arms keep the pre-trained backbone frozen")
     p.add_argument("--sampling-range", type=int, default=5, help="INPUT.CLIP.SAMPLING_RANGE of training clips")
-    p.add_argument("--train-videos", type=int, default=64)
-    p.add_argument("--val-videos", type=int, default=24)
+    p.add_argument("--train-videos", type=int, default=48)
+    p.add_argument("--val-videos", type=int, default=12)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--length", type=int, default=24)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared machine)")
     p.add_argument("--out", default=str(ROOT / "output" / "bench_ifr_consistency"))
     p.add_argument("--record", action="store_true", help="write the table into benchmarks/RESULTS.md")
     p.add_argument("--report-only", action="store_true", help="print the table of the runs already stored")
+    p.add_argument("--tag", default="", help="name of this worker's runs file (workers with other --seeds share "
+                   "the pre-training and the report)")
     p.add_argument("--minutes", type=float, default=0, help="start no new run after this many minutes (0 = no limit)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -196,18 +210,28 @@ def main() -> None:
         records = DatasetCatalog.get(f"ifrc_{s}_val")
         oracles[s] = {n: metrics_of(records, oracle_predictions(val_videos, records, swap=n == "swap"))
                       for n in ("perfect", "swap")}
-    runs_file = out / f"runs_it{a.iters}_pre{a.pretrain_iters}_fpb{a.frames_per_batch}.json"
-    runs = json.loads(runs_file.read_text()) if runs_file.is_file() else {}
+    stem = f"runs_it{a.iters}_pre{a.pretrain_iters}_fpb{a.frames_per_batch}-{a.pretrain_frames_per_batch}_fz{a.freeze_backbone}"
+    runs: dict = {}
+    for f in sorted(out.glob(f"{stem}*.json")):  # several workers (``--tag``) may share one experiment
+        runs.update(json.loads(f.read_text()))
+    runs_file = out / f"{stem}{'_' + a.tag if a.tag else ''}.json"
     start = time.time()
     if a.report_only:
-        a.seeds = sorted({int(k.rsplit("seed", 1)[1]) for k in runs} & set(a.seeds)) or a.seeds
+        a.seeds = sorted({int(k.rsplit("seed", 1)[1]) for k in runs if "seed" in k} & set(a.seeds)) or a.seeds
         text = report(a, runs, oracles, 0.0)
         print("\n" + text)
         if a.record:
             record(text)
         return
-    pre = train(a, out / f"pretrain_{a.pretrain_iters}", ["MODEL.IFR.ENABLED", "False", "MODEL.IFR.CLASS_LOSS", "ce",
-                "DATASETS.TRAIN", '("ifrc_textured_train",)'], a.pretrain_iters, 1)
+    pre_extra = ["MODEL.IFR.ENABLED", "False", "MODEL.IFR.CLASS_LOSS", "ce"]
+    pre_half, pre = train(a, out / f"pretrain_{a.pretrain_iters}", pre_extra + [
+        "DATASETS.TRAIN", '("ifrc_textured_train",)'], a.pretrain_iters, 1, a.pretrain_frames_per_batch)
+    if "pretrain" not in runs:
+        runs["pretrain"] = {**evaluate(a, pre, pre.parent / "eval", pre_extra, "ifrc_textured_val"),
+                            "mIoU_half": evaluate(a, pre_half, pre.parent / "eval_half", pre_extra,
+                                                  "ifrc_textured_val")["mIoU"]}
+        runs_file.write_text(json.dumps(runs, indent=1))
+    freeze = ["MODEL.BACKBONE.FREEZE_AT", "5"] if a.freeze_backbone else []
     for seed in a.seeds:
         for s in a.sets:
             for t in a.clip_lengths:
@@ -216,11 +240,14 @@ def main() -> None:
                     if key in runs or (a.minutes and time.time() - start > 60 * a.minutes):
                         continue
                     run_dir = out / f"{key.replace('/', '_')}_it{a.iters}"
-                    extra = ARMS[arm][1] + ["SEED", str(seed), "MODEL.WEIGHTS", str(pre)]
-                    ckpt = train(a, run_dir, extra + ["DATASETS.TRAIN", f'("ifrc_{s}_train",)'], a.iters, t)
-                    runs[key] = evaluate(a, ckpt, run_dir / "eval", extra, f"ifrc_{s}_val")
+                    extra = ARMS[arm][1] + ["SEED", str(seed)]
+                    half, ckpt = train(a, run_dir, extra + freeze + [
+                        "MODEL.WEIGHTS", str(pre), "MODEL.WEIGHTS_MAX_UNLOADED", "0.9",  # IFR layers start random
+                        "DATASETS.TRAIN", f'("ifrc_{s}_train",)'], a.iters, t, a.frames_per_batch)
+                    runs[key] = {**evaluate(a, ckpt, run_dir / "eval", extra, f"ifrc_{s}_val"),
+                                 "mIoU_half": evaluate(a, half, run_dir / "eval_half", extra, f"ifrc_{s}_val")["mIoU"]}
                     runs_file.write_text(json.dumps(runs, indent=1))
-                    print(key, runs[key], flush=True)
+                    print(key, runs[key], f"{(time.time() - start) / 60:.1f} min", flush=True)
     text = report(a, runs, oracles, (time.time() - start) / 60)
     print("\n" + text)
     if a.record:

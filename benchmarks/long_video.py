@@ -2,16 +2,18 @@
 """Long-video inference of IFR: peak memory and time per frame against video length (issue 13 item 4), on CPU.
 
 Synthetic videos of 100, 300 and 1,000 frames at 360×640 (three squares moving on a textured background) go
-through ``IFR.inference`` in sliding-window mode (``TEST_MODE clip``; windows of ``--window`` frames every
-``--stride``; each frame's backbone and pixel decoder run once, features are reused by overlapping windows). The
-baseline, measured in the same run, is whole-video inference (``TEST_MODE video``) of a short clip. Every
+through ``IFR.inference`` in sliding-window mode (``TEST_MODE clip``; windows of ``TEST_WINDOW`` frames every
+``TEST_STRIDE``, by default 10 / 9: one shared frame links consecutive windows; each frame's backbone and pixel
+decoder run once, features are reused by overlapping windows). The baseline, measured in the same run, is
+whole-video inference (``TEST_MODE video``) of the first ``--short`` frames of the same video. Time is process CPU
+time with one torch thread (on a shared machine wall time mostly measures the other jobs). Every
 measurement is a fresh process, so its peak RSS (``ru_maxrss``) is that run's peak. Frames are rendered when the
 model reads them (as a frame-by-frame reader would deliver them), so the figure is the model's memory, not the
 input's (a decoded 360×640 frame is 0.7 MB). Random weights (speed and memory do not depend on them); every
 query is kept (``TEST_KEEP_SCORE 0``) so that tracks must be linked across all windows.
 
-    python benchmarks/long_video.py                                   # R-50 IFR (configs/ifr/r50.yaml)
-    python benchmarks/long_video.py --config configs/ifr/quickstart.yaml --record
+    python benchmarks/long_video.py --record                           # ResNet-18 quick-start IFR
+    python benchmarks/long_video.py --config configs/ifr/r50.yaml      # R-50 IFR (hours on a CPU)
 """
 from __future__ import annotations
 
@@ -68,45 +70,74 @@ def child(a) -> None:
     import torch
     from detectron2.modeling import build_model
 
+    from projects.ifr.inference import window_starts
     from vidseg.config import load_config
 
     torch.set_num_threads(a.threads)
+    window = [] if a.window is None else ["MODEL.IFR.TEST_WINDOW", str(a.window)]
+    stride = [] if a.stride is None else ["MODEL.IFR.TEST_STRIDE", str(a.stride)]
     cfg = load_config(str(ROOT / a.config), [
         "MODEL.DEVICE", "cpu", "MODEL.WEIGHTS", "", "SOLVER.AMP.ENABLED", "False", "MODEL.IFR.TEST_MODE", a.mode,
-        "MODEL.IFR.TEST_WINDOW", str(a.window), "MODEL.IFR.TEST_STRIDE", str(a.stride),
-        "MODEL.IFR.TEST_KEEP_SCORE", "0.0", "TEST.MAX_FRAMES_WHOLE", "0", "TEST.CLIP_CHUNK", str(a.chunk)])
+        *window, *stride, "MODEL.IFR.TEST_KEEP_SCORE", "0.0", "TEST.MAX_FRAMES_WHOLE", "0", "TEST.CLIP_CHUNK",
+        str(a.chunk)])
     torch.manual_seed(0)
     model = build_model(cfg).eval()
+    encode, encoded = model.encode, []
+    model.encode = lambda images, chunk=0: (encoded.append(images.shape[0]), encode(images, chunk))[1]
     video = {"image": SyntheticVideo(a.length, *a.size), "height": a.size[0], "width": a.size[1], "video_id": 0}
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     vi = model([video])[0]["video_instances"]
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
     spans = [sum(r is not None for r in m) for m in vi.masks]
-    print(json.dumps({"frames": a.length, "mode": a.mode, "seconds": seconds,
+    rle_mib = sum(len(r["counts"]) for m in vi.masks for r in m if r is not None) / 2**20
+    windows = 1 if a.mode == "video" else len(window_starts(a.length, model.test_window, model.test_stride))
+    print(json.dumps({"frames": a.length, "mode": a.mode, "seconds": seconds, "cpu_seconds": cpu_seconds,
                       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "tracks": len(vi), "longest_track": max(spans, default=0)}))
+                      "window": model.test_window, "stride": model.test_stride, "windows": windows,
+                      "encoded": sum(encoded), "tracks": len(vi), "output_rle_mib": rle_mib, "longest_track": max(spans, default=0),
+                      "full_tracks": sum(s == a.length for s in spans)}))
 
 
-def measure(a, mode: str, length: int) -> dict:
+def command(a, mode: str, length: int) -> list[str]:
     cmd = [sys.executable, __file__, "--child", "--mode", mode, "--length", str(length), "--config", a.config,
-           "--window", str(a.window), "--stride", str(a.stride), "--threads", str(a.threads), "--chunk",
-           str(a.chunk), "--size", *map(str, a.size)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    row = json.loads(out.stdout.strip().splitlines()[-1])
-    print(json.dumps(row), flush=True)
-    return row
+           "--threads", str(a.threads), "--chunk", str(a.chunk), "--size", *map(str, a.size)]
+    cmd += ([] if a.window is None else ["--window", str(a.window)]) + ([] if a.stride is None else
+                                                                       ["--stride", str(a.stride)])
+    return cmd
+
+
+def measure(a, runs: list[tuple[str, int]]) -> list[dict]:
+    """Each (mode, frames) in a fresh process, ``a.jobs`` processes at a time; rows in the order of ``runs``."""
+    rows: dict[int, dict] = {}
+    pending, running = list(enumerate(runs)), {}
+    while pending or running:
+        while pending and len(running) < a.jobs:
+            i, (mode, length) = pending.pop(0)
+            running[i] = subprocess.Popen(command(a, mode, length), stdout=subprocess.PIPE, text=True,
+                                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        for i, proc in list(running.items()):
+            if proc.poll() is not None:
+                out, _ = proc.communicate()
+                if proc.returncode:
+                    raise SystemExit(f"long_video: measurement {runs[i]} failed (exit {proc.returncode})")
+                rows[i] = json.loads(out.strip().splitlines()[-1])
+                print(json.dumps(rows[i]), flush=True)
+                del running[i]
+        time.sleep(1)
+    return [rows[i] for i in range(len(runs))]
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", default="configs/ifr/r50.yaml")
+    p.add_argument("--config", default="configs/ifr/quickstart.yaml", help="IFR config (ResNet-18 quick-start net)")
     p.add_argument("--frames", type=int, nargs="+", default=[100, 300, 1000])
     p.add_argument("--short", type=int, default=24, help="frames of the whole-video baseline clip")
     p.add_argument("--size", type=int, nargs=2, default=[360, 640])
-    p.add_argument("--window", type=int, default=5)
-    p.add_argument("--stride", type=int, default=4)
+    p.add_argument("--window", type=int, default=None, help="MODEL.IFR.TEST_WINDOW (default: the config's)")
+    p.add_argument("--stride", type=int, default=None, help="MODEL.IFR.TEST_STRIDE (default: the config's)")
     p.add_argument("--chunk", type=int, default=0, help="TEST.CLIP_CHUNK")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--jobs", type=int, default=1, help="measurements run at the same time (separate processes)")
     p.add_argument("--record", action="store_true", help="write the table into benchmarks/RESULTS.md")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--mode", default="clip", help=argparse.SUPPRESS)
@@ -114,19 +145,26 @@ def main() -> None:
     a = p.parse_args()
     if a.child:
         return child(a)
-    rows = [measure(a, "video", a.short)] + [measure(a, "clip", n) for n in a.frames]
-    base = rows[0]["seconds"] / rows[0]["frames"]
+    rows = measure(a, [("video", a.short)] + [("clip", n) for n in a.frames])
+    base = rows[0]["cpu_seconds"] / rows[0]["frames"]
     first = rows[1]["peak_rss_mib"]
-    lines = [SECTION, "", f"`python benchmarks/long_video.py {' '.join(sys.argv[1:])}` ({a.config}, random weights, "
-             f"{a.size[0]}×{a.size[1]}, windows of {a.window} frames every {a.stride}, {a.threads} CPU threads, "
-             "measured under load):", "",
-             "| mode | frames | peak RSS (MiB) | growth vs first clip run | s / frame | × whole-video s / frame | tracks | "
-             "longest track (frames) |", "|---|---|---|---|---|---|---|---|"]
+    w, st = rows[1]["window"], rows[1]["stride"]
+    lines = [SECTION, "", f"`python benchmarks/long_video.py {' '.join(sys.argv[1:])}`: IFR `{a.config}` (random "
+             f"weights), synthetic {a.size[0]}×{a.size[1]} frames, clip mode with windows of {w} frames every {st} "
+             f"({w - st}-frame overlap), every query kept (`TEST_KEEP_SCORE 0`); baseline: whole-video inference "
+             f"(`TEST_MODE video`) of the first {a.short} frames of the same video, same process setup; "
+             f"{a.threads} CPU thread(s), {a.jobs} measurement(s) at a time, measured under load. Time per frame is process CPU time (the machine is "
+             "shared, so wall time mostly measures the other jobs; it is given too). Peak RSS is the whole "
+             "process (model and Python included).", "",
+             "| mode | frames | windows | frames encoded | peak RSS (MiB) | growth vs first clip run | output RLE (MiB) "
+             "| CPU s / frame | × whole-video | wall s / frame | tracks | tracks over all frames |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        per = r["seconds"] / r["frames"]
+        per = r["cpu_seconds"] / r["frames"]
         growth = "–" if r["mode"] == "video" else f"{100 * (r['peak_rss_mib'] / first - 1):+.1f} %"
-        lines.append(f"| {r['mode']} | {r['frames']} | {r['peak_rss_mib']:.0f} | {growth} | {per:.2f} | "
-                     f"{per / base:.2f} | {r['tracks']} | {r['longest_track']} |")
+        lines.append(f"| {r['mode']} | {r['frames']} | {r['windows']} | {r['encoded']} | {r['peak_rss_mib']:.0f} | "
+                     f"{growth} | {r['output_rle_mib']:.1f} | {per:.3f} | {per / base:.2f} | {r['seconds'] / r['frames']:.2f} | {r['tracks']} | "
+                     f"{r['full_tracks']} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if a.record:

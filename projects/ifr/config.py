@@ -53,8 +53,10 @@ def add_ifr_config(cfg: CN) -> None:
     # | "frame": every frame alone, queries linked by vidseg.tracking.QueryMatchingTracker (MinVIS-style, with
     # MODEL.MOTION_PRIOR as its motion term)
     ifr.TEST_TOPK = 10  # (query, class) pairs kept per video
-    ifr.TEST_WINDOW = 5  # clip mode: frames per window
-    ifr.TEST_STRIDE = 1  # clip mode: window step (the last window is aligned to the video end)
+    ifr.TEST_WINDOW = 10  # clip mode: frames per window
+    # clip mode: window step (the last window is aligned to the video end); 9 = one frame shared by consecutive
+    # windows, enough to link them by mask IoU while the query decoder runs only 10/9 times per frame
+    ifr.TEST_STRIDE = 9
     ifr.TEST_MATCH_THRESHOLD = 0.05  # clip mode: min soft mask IoU (overlapping windows) / cosine (disjoint)
     ifr.TEST_KEEP_SCORE = 0.05  # clip mode: a window's query must reach this class probability to be kept
     # ---- test-time augmentation (paper 003 §3.2; video mode): runs merged by matching to a pivot run

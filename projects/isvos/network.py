@@ -22,12 +22,14 @@ from torch.nn import functional as F
 from vidseg.modeling.losses import VideoSetCriterion
 from vidseg.modeling.matching import VideoHungarianMatcher
 from vidseg.modeling.pixel_decoder import build_pixel_decoder
+from vidseg.tracking.motion import build_motion_prior
 
 from .decoder import MPFDecoder
 from .instance_branch import InstanceDecoder
 from .key_encoder import EnhancedKeyEncoder
 from .losses import boot_fraction, bootstrapped_ce, dice_loss
 from .memory import read_memory, soft_aggregate
+from .motion import ClipMotion, MotionFusion
 from .sampling import reference_frames
 from .value_encoder import ValueEncoder
 
@@ -78,6 +80,9 @@ class ISVOSNetwork(nn.Module):
             value_dim=c.VALUE_DIM, skip_dims=[shapes[f].channels for f in self.skip_features], pixel_dim=conv_dim,
             channels=list(c.MPF.CHANNELS), mpf=c.MPF.ENABLED)
         self.criterion = _is_criterion(cfg, isb.DEC_LAYERS - 1)
+        prior = build_motion_prior(cfg)  # MODEL.MOTION_PRIOR; "none": no fusion layer, the plain model
+        self.motion_prior = prior if prior.active else None
+        self.motion_fusion = MotionFusion(c.VALUE_DIM) if self.motion_prior is not None else None
         self.register_buffer("pixel_mean", torch.tensor(cfg.MODEL.PIXEL_MEAN).view(-1, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(cfg.MODEL.PIXEL_STD).view(-1, 1, 1), persistent=False)
         self.size_divisibility = c.SIZE_DIVISIBILITY
@@ -116,17 +121,21 @@ class ISVOSNetwork(nn.Module):
         return self.value_encoder(images, probs, frame["features"][self.value_feature])
 
     def segment(self, frame: dict, mem_key: torch.Tensor, mem_value: torch.Tensor, *, top_k: int | None = None,
-                selector: torch.Tensor | None = None) -> dict:
-        """Memory read + MPF decoder + soft aggregation.
+                selector: torch.Tensor | None = None, motion: torch.Tensor | None = None) -> dict:
+        """Memory read (+ motion fusion) + MPF decoder + soft aggregation.
 
         Args:
             mem_key: (B, C_k, T, h, w); mem_value: (B, K, C_v, T, h, w); top_k: None = ``MEMORY.TOP_K``;
-            selector: (B, K) 0/1 of the objects that exist (padded objects get probability 0).
+            selector: (B, K) 0/1 of the objects that exist (padded objects get probability 0);
+            motion: (B, K, H, W) a motion prior's predicted masks (used only with ``MODEL.MOTION_PRIOR``; None =
+                zeros), see :mod:`.motion`.
 
         Returns:
             ``logits`` (B, K+1, H, W) aggregated logits and ``probs`` (B, K+1, H, W), background first.
         """
         readout = read_memory(mem_key, mem_value, frame["key"], self.top_k if top_k is None else top_k)
+        if self.motion_fusion is not None:
+            readout = self.motion_fusion(readout, motion)
         skips = [frame["features"][f] for f in self.skip_features]
         pixels = frame["levels"] if self.mask_decoder.mpf else None
         obj = self.mask_decoder(readout, skips, pixels, frame["size"])["logits"].sigmoid()
@@ -165,7 +174,9 @@ class ISVOSNetwork(nn.Module):
 
         it = _current_iter()
         p = boot_fraction(it, *self.boot)
-        values = [self.encode_value(frame_at(0), imgs[:, 0], masks[:, 0] * selector[:, :, None, None])]
+        first = masks[:, 0] * selector[:, :, None, None]
+        values = [self.encode_value(frame_at(0), imgs[:, 0], first)]
+        motion = None if self.motion_prior is None else ClipMotion(self.motion_prior, first)
         ce, dice = 0.0, 0.0
         for t in range(1, num_frames):
             ref_idx = [reference_frames(t, self.num_ref, self.rng) for _ in range(b)]
@@ -173,13 +184,17 @@ class ISVOSNetwork(nn.Module):
             vals = torch.stack(values, 2)  # (B, K, T', C_v, h, w)
             mem_value = torch.stack([vals[i, :, r] for i, r in enumerate(ref_idx)]).transpose(2, 3)
             frame = frame_at(t)
-            out = self.segment(frame, mem_key, mem_value, top_k=0, selector=selector)
+            out = self.segment(frame, mem_key, mem_value, top_k=0, selector=selector,
+                               motion=motion.predict(t, self.device) if motion is not None else None)
             gt = masks[:, t] * selector[:, :, None, None]
             cls = (gt * torch.arange(1, gt.shape[1] + 1, device=gt.device)[None, :, None, None]).amax(1).long()
             ce = ce + bootstrapped_ce(out["logits"], cls, p)
             dice = dice + dice_loss(out["probs"][:, 1:], gt)
             if t < num_frames - 1:
                 values.append(self.encode_value(frame, imgs[:, t], out["probs"][:, 1:]))
+                if motion is not None:
+                    labels = out["probs"].argmax(1, keepdim=True)
+                    motion.add(t, labels == torch.arange(1, gt.shape[1] + 1, device=labels.device)[None, :, None, None])
         losses = {"loss_vos_ce": self.ce_weight * ce, "loss_vos_dice": self.dice_weight * dice}
         if self.joint_is:
             is_out = frames["is_out"]

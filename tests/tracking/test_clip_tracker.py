@@ -81,3 +81,17 @@ def test_clip_tracker_starts_new_tracks_for_unmatched_and_drops_low_scores():
     top = int(np.argmax(vi.scores))  # the first track (0.9): windows covered frames 0 and 1 only
     assert vi.masks[top][0] is not None and vi.masks[top][2] is None and vi.masks[top][3] is None
     assert vi.frame_idx == [0, 1, 2, 3] and len(acc.tracks) == 0  # finalize resets the tracker
+
+
+def test_clip_tracker_keeps_at_most_topk_queries_per_window():
+    """A window keeps its ``topk`` best queries (by class probability) above ``keep_score``: at most topk masks per
+    frame are pasted and stored, as in whole-video inference."""
+    paster = MaskPaster(padded_size=(8, 8), valid_size=(8, 8), out_size=(8, 8))
+    acc = ClipTrackAccumulator(length=2, match_threshold=0.5, keep_score=0.3, paster=paster, topk=2)
+    probs = torch.tensor([[0.4, 0.1], [0.2, 0.9], [0.35, 0.0], [0.1, 0.2], [0.6, 0.5]])
+    ids = acc.update(0, WindowPredictions(probs, torch.randn(5, 2, 8, 8), torch.randn(5, 4)))
+    assert [i > 0 for i in ids] == [False, True, False, False, True]  # 0.9 and 0.6 kept; 0.4 and 0.35 over topk
+    assert len(acc.tracks) == 2
+    acc.topk = 5
+    ids = acc.update(0, WindowPredictions(probs[:, :1], torch.randn(5, 2, 8, 8), torch.randn(5, 4)))
+    assert sum(i > 0 for i in ids) == 3  # 0.6, 0.4, 0.35 reach keep_score 0.3; 0.2 and 0.1 do not

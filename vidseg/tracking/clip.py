@@ -64,7 +64,9 @@ class ClipTrackAccumulator(Tracker):
             match_threshold: a window query joins a track only if the similarity (soft IoU or cosine) exceeds this.
             keep_score: queries whose best class probability is below this are dropped.
             paster: turns averaged mask logits into output masks.
-            topk: (track, class) pairs kept by ``finalize``.
+            topk: (track, class) pairs kept by ``finalize``; also the most queries a window keeps (the best by
+                class probability), so at most ``topk`` masks per window are pasted and stored, as in whole-video
+                inference.
             frame_idx: dataset frame indices of the video's frames (default 0…length−1).
         """
         self.length = length
@@ -104,7 +106,9 @@ class ClipTrackAccumulator(Tracker):
             raise ValueError(
                 f"ClipTrackAccumulator: window at frame {start} overlaps frames already finished (< {self.finished_until})"
             )
-        kept = torch.nonzero(probs.max(dim=1).values >= self.keep_score).flatten().tolist()
+        best = probs.max(dim=1).values
+        kept = [q for q in best.argsort(descending=True, stable=True)[: self.topk].tolist()
+                if best[q] >= self.keep_score]
         candidates_t = [i for i, tr in enumerate(self.tracks) if tr.last_window == self.num_windows - 1]
         assigned: dict[int, int] = {}
         if kept and candidates_t:

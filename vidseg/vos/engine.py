@@ -11,6 +11,11 @@ are zeroed inside them, then re-aggregated, XMem ``InferenceCore.step``), and me
 masks or ``mem_every`` frames passed since the last memorised frame (never at ``end=True``). Objects may be added
 at any frame and removed (:meth:`remove_objects`); memory is a bounded :class:`MemoryBank`, so peak memory does
 not grow with the video length.
+
+Motion prior (``MODEL.MOTION_PRIOR``, e.g. InstMove; off with ``none``): the engine keeps each object's last
+visible masks (a bounded :class:`~vidseg.tracking.motion.TrackHistory`), asks the prior for its mask at the
+current frame and passes them to ``model.segment(..., motion=(1, K, H_pad, W_pad))``; with ``none`` (or an
+inactive prior) ``segment`` is called exactly as without one.
 """
 from __future__ import annotations
 
@@ -19,6 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from vidseg.structures.masks import encode_mask
+from vidseg.tracking.motion import MotionPrior, TrackHistory, build_motion_prior
 
 from .memory import MemoryBank
 
@@ -46,9 +54,12 @@ class EngineSettings:
 class VOSEngine:
     """Streaming inference over one video; see the module docstring. ``reset()`` starts a new video."""
 
-    def __init__(self, model, cfg=None) -> None:
+    def __init__(self, model, cfg=None, *, motion_prior: MotionPrior | None = None) -> None:
         self.model = model
         self.settings = EngineSettings.from_config(cfg)
+        if motion_prior is None and cfg is not None and not isinstance(cfg, EngineSettings):
+            motion_prior = build_motion_prior(cfg)
+        self.motion_prior = motion_prior if motion_prior is not None and motion_prior.active else None
         if self.settings.mem_every < 1:
             raise ValueError(f"TEST.VOS.MEM_EVERY must be >= 1, got {self.settings.mem_every}")
         self.reset()
@@ -60,11 +71,35 @@ class VOSEngine:
         self.last_mem = None
         self.size: tuple[int, int] | None = None
         self._cache: OrderedDict = OrderedDict()
+        self.histories: dict[int, TrackHistory] = {}
 
     def remove_objects(self, object_ids) -> None:
         gone = {int(i) for i in object_ids}
         self.object_ids = [i for i in self.object_ids if i not in gone]
         self.memory.remove_objects(list(gone))
+        for i in gone:
+            self.histories.pop(i, None)
+
+    def _motion(self, t: int, pad_size: tuple[int, int], device) -> dict:
+        """``{"motion": (1, K, H_pad, W_pad)}`` from the prior, or ``{}`` without one."""
+        if self.motion_prior is None:
+            return {}
+        hs = [self.histories.setdefault(i, TrackHistory(self.motion_prior.history)) for i in self.object_ids]
+        out = torch.zeros((1, len(hs), *pad_size), device=device)
+        for j, mask in enumerate(self.motion_prior.predict(hs, t)):
+            if mask is not None:
+                out[0, j, : mask.shape[0], : mask.shape[1]] = torch.from_numpy(np.ascontiguousarray(mask)).to(device)
+        return {"motion": out}
+
+    def _record(self, t: int, labels: torch.Tensor) -> None:
+        """Append each object's visible mask (``labels == id``) at frame t to its history."""
+        if self.motion_prior is None:
+            return
+        lab = labels.cpu().numpy()
+        for i in self.object_ids:
+            m = lab == i
+            if m.any():
+                self.histories.setdefault(i, TrackHistory(self.motion_prior.history)).append(t, encode_mask(m))
 
     def _encode(self, t: int, frame: torch.Tensor) -> tuple[torch.Tensor, dict]:
         if t in self._cache:
@@ -112,7 +147,8 @@ class VOSEngine:
         obj = None
         if k and len(self.memory):
             mem_key, mem_value = self.memory.read(self.object_ids)
-            obj = self.model.segment(feats, mem_key, mem_value)["probs"][:, 1:]
+            obj = self.model.segment(feats, mem_key, mem_value, **self._motion(t, (pad_h, pad_w), image.device))
+            obj = obj["probs"][:, 1:]
         elif k:
             obj = image.new_zeros((1, k, pad_h, pad_w))
         annotated = masks is not None
@@ -147,4 +183,6 @@ class VOSEngine:
             self.last_mem = t
         probs = probs[0, :, : size[0], : size[1]]
         ids_t = torch.as_tensor([0, *self.object_ids], device=probs.device)
-        return {"probs": probs, "labels": ids_t[probs.argmax(0)], "object_ids": list(self.object_ids)}
+        labels = ids_t[probs.argmax(0)]
+        self._record(t, labels)
+        return {"probs": probs, "labels": labels, "object_ids": list(self.object_ids)}
