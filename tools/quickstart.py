@@ -64,7 +64,8 @@ def config_value(config: str, key: str, opts: list[str] = ()):
 
 
 class Step:
-    """One ``train_net.py`` run whose output goes to the log file; ``poll`` is called about once a second."""
+    """One run of a script (``train_net.py`` or the instmove evaluation) whose output goes to the log file; ``poll``
+    is called about once a second."""
 
     def __init__(self, log: Path) -> None:
         self.log = log

@@ -148,7 +148,6 @@ def main(argv=None) -> int:
     ap.add_argument("--references", action="store_true", help="also the priors none, copy_last, linear")
     ap.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     args = ap.parse_args(argv)
-    import torch
     from detectron2.data import DatasetCatalog
 
     import vidseg  # noqa: F401  (registers datasets, trackers, priors and the method packages' hooks)
@@ -159,7 +158,6 @@ def main(argv=None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    torch.set_num_threads(max(torch.get_num_threads(), 1))
     out = Path(args.out)
     weights = args.weights or untrained_checkpoint(cfg, out.parent / "model_init.pth")
     rng = np.random.default_rng(cfg.SEED)
