@@ -6,7 +6,7 @@ PYTEST_FLAGS ?= -q
 install:
 	@bash tools/install.sh
 
-# `make quickstart [METHOD=ifr|baseline|instflow|isvos|moseg] [SEED=n]`: train + evaluate one method on the synthetic videos
+# `make quickstart [METHOD=ifr|baseline|instflow|isvos|instmove|moseg] [SEED=n]`: train + evaluate one method on the synthetic videos
 # (CPU, seeded, resumable; full log in output/quickstart/<method>/log.txt). See tools/quickstart.py.
 METHOD ?= ifr
 quickstart: install

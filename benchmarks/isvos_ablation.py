@@ -111,7 +111,10 @@ def table(rows: list[tuple[str, int, dict]], baseline: dict) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--iters", type=int, default=400)
+    tags = [tag for tag, _ in VARIANTS.values()]
+    p.add_argument("--variants", nargs="+", choices=tags, default=tags,
+                   help="run only these (e.g. one variant per process); the table shows every finished run")
+    p.add_argument("--iters", type=int, default=250)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--train-set", default="synth_vos_train_large")
     p.add_argument("--val-set", default="synth_vos_val_large")
@@ -126,8 +129,10 @@ def main() -> None:
     rows, start = [], time.time()
     for seed in a.seeds:
         for name in VARIANTS:
-            rows.append((name, seed, run(name, seed, a)))
-            print(f"[{name} seed {seed}] {rows[-1]}", flush=True)
+            tag = VARIANTS[name][0]
+            if tag in a.variants or (Path(a.out) / f"{tag}_seed{seed}_it{a.iters}" / "result.json").is_file():
+                rows.append((name, seed, run(name, seed, a)))
+                print(f"[{name} seed {seed}] {rows[-1][2]}", flush=True)
     cpu_min = sum(m["train_min"] + m["eval_min"] for _, _, m in rows)
     print(f"\n`OMP_NUM_THREADS=1 python benchmarks/isvos_ablation.py --iters {a.iters} --lr {a.lr} --seeds "
           f"{' '.join(map(str, a.seeds))}` (tiny configs/tests/isvos.yaml from scratch, batch 2, {a.train_set} -> "

@@ -53,8 +53,10 @@ class DeepLabDecoder(nn.Module):
         return self.aspp(feats["res5"]), self.proj3(feats["res3"])
 
     def fuse(self, a16: torch.Tensor, q8: torch.Tensor, res2: torch.Tensor) -> list[torch.Tensor]:
+        """``res2`` may have batch 1 for a batch of (target, reference) pairs of one target: projected once."""
         y8 = self.fuse8(torch.cat([q8, _up(a16, q8)], 1))
-        y4 = self.fuse4(torch.cat([self.proj2(res2), _up(y8, res2)], 1))
+        p2 = self.proj2(res2).expand(y8.shape[0], -1, -1, -1)
+        y4 = self.fuse4(torch.cat([p2, _up(y8, p2)], 1))
         return [a16, y8, y4]
 
     def forward(self, feats: dict[str, torch.Tensor]) -> list[torch.Tensor]:

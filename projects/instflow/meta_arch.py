@@ -9,6 +9,8 @@ Inference input: whole-video dicts; frames are processed one at a time (:mod:`.s
 """
 from __future__ import annotations
 
+import logging
+
 import torch
 import torch.nn.functional as F
 from detectron2.config import configurable
@@ -21,6 +23,8 @@ from .losses import LossWeights, instflow_losses
 from .streaming import StreamSettings, track_video
 from .targets import IGNORE, TARGET_KEYS
 from .tcf import build_fusion
+
+logger = logging.getLogger(__name__)
 
 
 @META_ARCH_REGISTRY.register()
@@ -39,6 +43,7 @@ class InstanceFlowVIS(nn.Module):
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), persistent=False)
         if self.inter_decoder is not None:
             self.copy_intra_to_inter()
+            self.register_load_state_dict_post_hook(InstanceFlowVIS._inter_from_stage1)
 
     @classmethod
     def from_config(cls, cfg) -> dict:
@@ -76,9 +81,27 @@ class InstanceFlowVIS(nn.Module):
         return self.pixel_mean.device
 
     def copy_intra_to_inter(self) -> None:
-        """Inter-frame decoder and offset head <- intra-frame ones (paper §IV-A; call after loading stage 1)."""
+        """Inter-frame decoder and offset head <- intra-frame ones (paper §IV-A)."""
         self.inter_decoder.load_state_dict(self.ins_decoder.state_dict())
         self.inter_offset_head.load_state_dict(self.offset_head.state_dict())
+
+    @staticmethod
+    def _inter_from_stage1(module: nn.Module, incompatible) -> None:
+        """``load_state_dict`` post-hook for a stage-1 checkpoint (intra-frame decoder and offset head, no inter-frame
+        ones; paper §IV-A): the inter-frame decoder and offset head become copies of the loaded intra-frame ones and
+        the TCF modules keep their identity initialisation, so neither counts as missing."""
+        if not isinstance(module, InstanceFlowVIS):
+            return
+        missing = set(incompatible.missing_keys)
+        names = [k for k, _ in module.named_parameters()]
+        new = ("inter_decoder.", "inter_offset_head.", "tcf.")
+        inter = [k for k in names if k.startswith(new[:2])]
+        intra = [k for k in names if k.startswith(("ins_decoder.", "offset_head."))]
+        if inter and missing.issuperset(inter) and missing.isdisjoint(intra):
+            module.copy_intra_to_inter()
+            incompatible.missing_keys[:] = [k for k in incompatible.missing_keys if not k.startswith(new)]
+            logger.info("stage-1 checkpoint: inter-frame decoder and offset head copied from the intra-frame ones, "
+                        "TCF at its identity initialisation")
 
     # ------------------------------------------------------------------ network
     def normalize(self, frames: list[torch.Tensor]) -> ImageList:
@@ -121,11 +144,12 @@ class InstanceFlowVIS(nn.Module):
         if any(len(c["image"]) != 2 or "instflow_targets" not in c for c in batched_inputs):
             raise ValueError("InstanceFlowVIS: training clips must be 2-frame pairs with 'instflow_targets' "
                              "(INPUT.MAPPER.TRAIN: InstFlowPairMapper, INPUT.CLIP.NUM_FRAMES: 2)")
-        images = self.normalize([c["image"][0] for c in batched_inputs] + [c["image"][1] for c in batched_inputs])
+        inter = self.inter_decoder is not None and self.loss_weights.inter + self.loss_weights.shape > 0
+        frames = [c["image"][0] for c in batched_inputs]  # the reference is encoded only when it is used
+        images = self.normalize(frames + [c["image"][1] for c in batched_inputs] if inter else frames)
         feats = self.backbone(images.tensor)
         target = {k: v[:b] for k, v in feats.items()}
         out = self.intra(target)
-        inter = self.inter_decoder is not None and self.loss_weights.inter + self.loss_weights.shape > 0
         if inter:
             a, q = self.compact(feats)
             out["off_r"] = self.inter((a[:b], q[:b]), (a[b:], q[b:]), target["res2"])

@@ -86,7 +86,7 @@ def frame_maps(model, frame: torch.Tensor, pos: int, refs: list[int], memory: di
                 a_r = torch.cat([memory[r][s][0] for r in refs])
                 q_r = torch.cat([memory[r][s][1] for r in refs])
                 out["off_r"] = model.inter((a.expand(n, -1, -1, -1), q.expand(n, -1, -1, -1)), (a_r, q_r),
-                                           feats["res2"].expand(n, -1, -1, -1))
+                                           feats["res2"])  # the target's res2 projection is shared by all refs
         maps = _to_output(model, out, tuple(images.tensor.shape[-2:]), tuple(images.image_sizes[0]), size)
         for k, v in maps.items():
             acc[k] = acc[k] + v if k in acc else v

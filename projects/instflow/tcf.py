@@ -3,6 +3,7 @@ added residually through a zero-initialised BN, so the module is the identity at
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from detectron2.layers import get_norm
 from torch import nn
 
@@ -52,7 +53,8 @@ class TemporalContextFusion(nn.Module):
                              f"{tuple(x_r.shape)}")
         q, k, v = self.qkv(x_t, x_r)
         step = self.query_chunk if self.query_chunk > 0 else q.shape[2]
-        y = torch.cat([torch.softmax(q[:, :, s:s + step] @ k.transpose(-1, -2) * self.scale, dim=-1) @ v
+        # fused softmax(q kᵀ · scale) v: the N_t × N_r matrix is never materialised (the same values as `attention`)
+        y = torch.cat([F.scaled_dot_product_attention(q[:, :, s:s + step], k, v, scale=self.scale)
                        for s in range(0, q.shape[2], step)], dim=2)
         b, d, h, w = x_t.shape
         y = y.transpose(2, 3).reshape(b, d, h, w)

@@ -87,3 +87,20 @@ def test_tracker_choice_from_config():
     assert isinstance(tiny_model(tiny_cfg()).stream.make_tracker(), InstanceFlowTracker)
     with pytest.raises(ValueError, match="MODEL.INSTFLOW.INFERENCE.TRACKER"):
         tiny_model(tiny_cfg("MODEL.INSTFLOW.INFERENCE.TRACKER", "nope"))
+
+
+def test_stage1_checkpoint_initialises_the_inter_decoder_from_the_intra_one():
+    stage1 = tiny_model(tiny_cfg("MODEL.INSTFLOW.INTER_ENABLED", "False"), seed=1)
+    model = tiny_model(tiny_cfg(), seed=2)
+    assert not torch.equal(model.ins_decoder.aspp.project.weight, stage1.ins_decoder.aspp.project.weight)
+    result = model.load_state_dict(stage1.state_dict(), strict=False)
+    assert result.missing_keys == [] and result.unexpected_keys == []  # inter copied, TCF stays at identity init
+    for inter, intra in ((model.inter_decoder, stage1.ins_decoder), (model.inter_offset_head, stage1.offset_head)):
+        for (k, a), b in zip(inter.state_dict().items(), intra.state_dict().values()):
+            assert torch.equal(a, b), k
+    trained = tiny_model(tiny_cfg(), seed=3)  # a stage-2 checkpoint keeps its own inter-frame decoder
+    with torch.no_grad():
+        trained.inter_decoder.aspp.project.weight.add_(1.0)
+    model.load_state_dict(trained.state_dict())
+    assert torch.equal(model.inter_decoder.aspp.project.weight, trained.inter_decoder.aspp.project.weight)
+    assert not torch.equal(model.inter_decoder.aspp.project.weight, model.ins_decoder.aspp.project.weight)
