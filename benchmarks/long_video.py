@@ -107,14 +107,15 @@ def command(a, mode: str, length: int) -> list[str]:
 
 
 def measure(a, runs: list[tuple[str, int]]) -> list[dict]:
-    """Each (mode, frames) in a fresh process, ``a.jobs`` processes at a time; rows in the order of ``runs``."""
+    """Each (mode, frames) in a fresh process, ``a.jobs`` processes at a time, longest first; rows in the order of
+    ``runs``."""
     rows: dict[int, dict] = {}
-    pending, running = list(enumerate(runs)), {}
+    pending, running = sorted(enumerate(runs), key=lambda r: -r[1][1]), {}
     while pending or running:
         while pending and len(running) < a.jobs:
             i, (mode, length) = pending.pop(0)
-            running[i] = subprocess.Popen(command(a, mode, length), stdout=subprocess.PIPE, text=True,
-                                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+            running[i] = subprocess.Popen(command(a, mode, length), stdout=subprocess.PIPE, text=True, env={
+                **os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(a.threads), "OMP_WAIT_POLICY": "PASSIVE"})
         for i, proc in list(running.items()):
             if proc.poll() is not None:
                 out, _ = proc.communicate()
