@@ -24,7 +24,8 @@ from vidseg.modeling.matching import VideoHungarianMatcher, class_probabilities
 from vidseg.modeling.pixel_decoder import build_pixel_decoder
 from vidseg.structures import VideoInstances
 from vidseg.structures.masks import MaskPaster
-from vidseg.tracking.clip import ClipTrackAccumulator, WindowPredictions
+from vidseg.tracking.clip import WindowPredictions
+from vidseg.tracking.clip_motion import MotionClipTrackAccumulator
 from vidseg.tracking.motion import build_motion_prior
 from vidseg.tracking.query import FrameQueries, QueryMatchingTracker
 
@@ -70,6 +71,7 @@ class IFR(nn.Module):
         keep_score: float = 0.05,
         tta: TTASettings | None = None,
         frame_tracker_args: dict | None = None,
+        clip_tracker_args: dict | None = None,
         max_frames_whole: int = 0,
     ) -> None:
         """
@@ -109,6 +111,7 @@ class IFR(nn.Module):
         self.match_threshold = match_threshold
         self.keep_score = keep_score
         self.frame_tracker_args = dict(frame_tracker_args or {})  # frame mode: QueryMatchingTracker kwargs
+        self.clip_tracker_args = dict(clip_tracker_args or {})  # clip mode: MotionClipTrackAccumulator prior kwargs
         if tta is not None and test_mode != "video":
             raise ValueError("MODEL.IFR.TTA.ENABLED needs MODEL.IFR.TEST_MODE video (runs are whole-video)")
         self.tta = tta
@@ -172,6 +175,10 @@ class IFR(nn.Module):
                 "motion_prior": build_motion_prior(cfg), "motion_weight": cfg.MODEL.MOTION_PRIOR.WEIGHT,
                 "embed_weight": 1.0, "topk": ifr.TEST_TOPK,
             } if ifr.TEST_MODE == "frame" else None,
+            # clip/window mode: window matching + MODEL.MOTION_PRIOR.WEIGHT·IoU(motion prior, mask) (``none``: plain)
+            "clip_tracker_args": {
+                "motion_prior": build_motion_prior(cfg), "motion_weight": cfg.MODEL.MOTION_PRIOR.WEIGHT,
+            } if cfg.MODEL.MOTION_PRIOR.NAME != "none" else None,
             "tta": TTASettings(tuple(ifr.TTA.MIN_SIZES), cfg.INPUT.MAX_SIZE_TEST, ifr.TTA.FLIP, ifr.TTA.PIVOT_SEED)
             if ifr.TTA.ENABLED else None,
             "max_frames_whole": cfg.TEST.MAX_FRAMES_WHOLE,
@@ -269,9 +276,10 @@ class IFR(nn.Module):
             mask_features, levels = cache.window(start, end)
             out = self.predictor(levels, mask_features, num_frames=end - start)
             if acc is None:
-                acc = ClipTrackAccumulator(
+                acc = MotionClipTrackAccumulator(
                     length=len(frames), match_threshold=self.match_threshold, keep_score=self.keep_score,
                     paster=_paster(cache.images, out_size), topk=self.test_topk, frame_idx=frame_idx,
+                    **self.clip_tracker_args,
                 )
             probs = class_probabilities(out["pred_logits"][0], self.class_loss)
             acc.update(start, WindowPredictions(probs, out["pred_masks"][0], out["pred_embeds"][0]))

@@ -108,3 +108,34 @@ def test_clip_mode_keeps_each_object_on_one_track_across_windows(length, stride,
             got = torch.from_numpy(decode_mask(vi.masks[i][f])).bool()
             iou = (got & expected).sum() / (got | expected).sum()
             assert iou > 0.9, (k, f, float(iou))
+
+
+def test_clip_mode_links_windows_with_the_configured_motion_prior(monkeypatch):
+    """MODEL.MOTION_PRIOR reaches the window matcher (issue 11 item 4a): the accumulator IFR builds carries the linear
+    prior and asks it for predictions at the later windows' first frames; with ``none`` no prior is passed (the
+    accumulator then links exactly like the plain one: tests/tracking/test_clip_motion.py)."""
+    from vidseg.tracking import clip_motion
+
+    opts = ("MODEL.IFR.TEST_MODE", "clip", "MODEL.IFR.TEST_WINDOW", "3", "MODEL.IFR.TEST_STRIDE", "2")
+    built: list = []
+    original = clip_motion.MotionClipTrackAccumulator.__init__
+
+    def record(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        built.append(self)
+
+    monkeypatch.setattr(clip_motion.MotionClipTrackAccumulator, "__init__", record)
+    calls: list[int] = []
+    linear = build("ifr.yaml", *opts, "MODEL.MOTION_PRIOR.NAME", "linear").eval()
+    predict = linear.clip_tracker_args["motion_prior"].predict
+    monkeypatch.setattr(linear.clip_tracker_args["motion_prior"], "predict",
+                        lambda histories, t: calls.append(t) or predict(histories, t))
+    with torch.no_grad():
+        with_prior = linear([_video(7)])[0]["video_instances"]
+    assert built[-1].prior is linear.clip_tracker_args["motion_prior"] and built[-1].motion_weight > 0
+    assert calls and all(t in (2, 4) for t in calls)  # asked at the later windows' first frames
+    plain = build("ifr.yaml", *opts).eval()
+    assert plain.clip_tracker_args == {}
+    with torch.no_grad():
+        without = plain([_video(7)])[0]["video_instances"]
+    assert len(with_prior.scores) > 0 and len(without.scores) > 0
