@@ -93,8 +93,8 @@ def opts(a, extra: list[str]) -> list[str]:
             "MODEL.IFR.FOCAL_PRIOR_PROB", "0.01", *extra]
 
 
-def train(a, out: Path, extra: list[str], iters: int, frames: int, frames_per_batch: int, plateau_set: str
-          ) -> tuple[Path, dict]:
+def train(a, out: Path, extra: list[str], iters: int, frames: int, frames_per_batch: int, plateau_set: str,
+          every: int, patience: int, min_iters: int) -> tuple[Path, dict]:
     """One training run of ``train_net``'s trainer (config, checks, loaders, checkpoints) at a constant learning
     rate until the per-frame mIoU on ``plateau_set`` plateaus, at most ``iters`` iterations. Returns the final
     checkpoint and how the run ended ({"iters", "plateaued", "history": [[iteration, mIoU], ...]})."""
@@ -109,7 +109,7 @@ def train(a, out: Path, extra: list[str], iters: int, frames: int, frames_per_ba
     fresh_logging()
     trainer = VideoTrainer(train_net.setup(args))
     trainer.resume_or_load(resume=False)
-    hook = PlateauHook(plateau_set, a.eval_every, a.patience, a.delta)
+    hook = PlateauHook(plateau_set, every, patience, a.delta, min_iters)
     trainer.register_hooks([hook])
     try:
         trainer.train()
@@ -163,9 +163,10 @@ def report(a, runs: dict, oracles: dict, minutes: float) -> str:
              f"({plateau_text(runs, 'pretrain')}), then every arm at {a.frames_per_batch} frames per batch, backbone "
              f"{'frozen' if a.freeze_backbone else 'trained'}; every run at a constant learning rate until its "
              f"per-frame mIoU on {a.plateau_videos} plateau videos of its set (neither training nor test videos) "
-             f"plateaus: evaluated every {a.eval_every} iterations, stopped when the best of the last {a.patience} "
-             f"evaluations is < {a.delta} points above the best before, capped at {a.pretrain_iters} (pre-training) "
-             f"/ {a.iters} (arms) iterations; seeds {' '.join(map(str, a.seeds))}; {a.threads} CPU thread(s), "
+             f"plateaus: evaluated every {a.eval_every} iterations ({a.pretrain_eval_every} in pre-training), "
+             f"stopped when the best of the last {a.patience} ({a.pretrain_patience}) evaluations is < {a.delta} "
+             f"points above the best before, not before {a.min_iters} iterations, capped at {a.iters} "
+             f"({a.pretrain_iters}) iterations; seeds {' '.join(map(str, a.seeds))}; {a.threads} CPU thread(s), "
              f"{minutes:.0f} min for the runs not cached (measured under load). Test metrics on the held-out videos: "
              "mIoU, AP, IDF1, MOTA ×100; IDF1, MOTA, IDs at score ≥ 0.5. `stop`: mean iterations at the stop, how "
              "many runs plateaued before the cap, mean plateau-split mIoU at the stop.", ""]
@@ -229,6 +230,9 @@ def main() -> None:
     p.add_argument("--eval-every", type=int, default=50, help="plateau check: iterations between evaluations")
     p.add_argument("--patience", type=int, default=2, help="plateau check: evaluations without progress")
     p.add_argument("--delta", type=float, default=1.0, help="plateau check: mIoU points that count as progress")
+    p.add_argument("--min-iters", type=int, default=150, help="plateau check: no arm stops before this")
+    p.add_argument("--pretrain-eval-every", type=int, default=50, help="plateau check of the pre-training")
+    p.add_argument("--pretrain-patience", type=int, default=2, help="plateau check of the pre-training")
     p.add_argument("--plateau-videos", type=int, default=6, help="videos per set of the plateau split")
     p.add_argument("--frames-per-batch", type=int, default=4, help="frames per training batch of the arms")
     p.add_argument("--pretrain-frames-per-batch", type=int, default=8)
@@ -260,7 +264,8 @@ def main() -> None:
         records = DatasetCatalog.get(f"ifrc_{s}_val")
         oracles[s] = {n: metrics_of(records, oracle_predictions(val_videos, records, swap=n == "swap"))
                       for n in ("perfect", "swap")}
-    stem = (f"runs_cap{a.iters}-{a.pretrain_iters}_every{a.eval_every}_p{a.patience}_d{a.delta:g}_pv{a.plateau_videos}"
+    stem = (f"runs_cap{a.iters}-{a.pretrain_iters}_min{a.min_iters}_every{a.eval_every}-{a.pretrain_eval_every}_p{a.patience}-"
+            f"{a.pretrain_patience}_d{a.delta:g}_pv{a.plateau_videos}"
             f"_fpb{a.frames_per_batch}-{a.pretrain_frames_per_batch}_fz{a.freeze_backbone}")
     runs: dict = {}
     for f in sorted(out.glob(f"{stem}*.json")):  # several workers (``--tag``) may share one experiment
@@ -275,8 +280,12 @@ def main() -> None:
             record(text)
         return
     pre_extra = ["MODEL.IFR.ENABLED", "False", "MODEL.IFR.CLASS_LOSS", "ce"]
-    pre, ended = train(a, out / f"{stem[5:]}_pretrain", pre_extra + ["DATASETS.TRAIN", '("ifrc_textured_train",)'],
-                       a.pretrain_iters, 1, a.pretrain_frames_per_batch, "ifrc_textured_plateau")
+    pre_dir = (f"pretrain_cap{a.pretrain_iters}_every{a.pretrain_eval_every}_p{a.pretrain_patience}_d{a.delta:g}"
+               f"_pv{a.plateau_videos}"
+               f"_fpb{a.pretrain_frames_per_batch}")  # shared by every arm cap
+    pre, ended = train(a, out / pre_dir, pre_extra + ["DATASETS.TRAIN", '("ifrc_textured_train",)'],
+                       a.pretrain_iters, 1, a.pretrain_frames_per_batch, "ifrc_textured_plateau",
+                       a.pretrain_eval_every, a.pretrain_patience, 0)
     if "pretrain" not in runs:
         runs["pretrain"] = {**evaluate(a, pre, pre.parent / "eval", pre_extra, "ifrc_textured_val"), **ended}
         runs_file.write_text(json.dumps(runs, indent=1))
@@ -294,7 +303,7 @@ def main() -> None:
                     ckpt, ended = train(a, run_dir, extra + freeze + [
                         "MODEL.WEIGHTS", str(pre), "MODEL.WEIGHTS_MAX_UNLOADED", "0.9",  # IFR layers start random
                         "DATASETS.TRAIN", f'("ifrc_{s}_train",)'], a.iters, t, a.frames_per_batch,
-                        f"ifrc_{s}_plateau")
+                        f"ifrc_{s}_plateau", a.eval_every, a.patience, a.min_iters)
                     runs[key] = {**evaluate(a, ckpt, run_dir / "eval", extra, f"ifrc_{s}_val"), **ended}
                     runs_file.write_text(json.dumps(runs, indent=1))
                     print(key, runs[key], f"{(time.time() - start) / 60:.1f} min", flush=True)

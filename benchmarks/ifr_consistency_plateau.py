@@ -3,8 +3,9 @@
 A run trains at a constant learning rate (after warm-up) with ``SOLVER.MAX_ITER`` as a cap. Every ``every``
 iterations :class:`PlateauHook` evaluates the identity-agnostic per-frame mIoU of the model on a small *plateau*
 split (videos of their own generator seed, neither training nor held-out test videos) and stops the run when the
-best mIoU of the last ``patience`` evaluations is less than ``delta`` points above the best mIoU before them (at
-least ``(patience + 1) · every`` iterations). The checkpoint at the stop is ``model_final.pth``; the mIoU history
+best mIoU of the last ``patience`` evaluations is less than ``delta`` points above the best mIoU before them, not
+before ``min_iters`` iterations (randomly initialised IFR layers first pull the pre-trained model's mIoU down, then
+recover: a dip is not a plateau). The checkpoint at the stop is ``model_final.pth``; the mIoU history
 goes into the run's record, so the table shows how every run ended (plateau or cap).
 """
 from __future__ import annotations
@@ -49,8 +50,9 @@ class PlateauHook(HookBase):
     """Evaluates every ``every`` iterations on ``dataset_name``; saves ``model_final`` and raises
     :class:`Plateaued` at a plateau (``trainer.max_iter`` is the cap, reached normally)."""
 
-    def __init__(self, dataset_name: str, every: int, patience: int, delta: float) -> None:
+    def __init__(self, dataset_name: str, every: int, patience: int, delta: float, min_iters: int = 0) -> None:
         self.dataset_name, self.every, self.patience, self.delta = dataset_name, every, patience, delta
+        self.min_iters = min_iters
         self.history: list[tuple[int, float]] = []
         self.plateaued = False
 
@@ -61,7 +63,7 @@ class PlateauHook(HookBase):
         loader = self.trainer.build_test_loader(self.trainer.cfg, self.dataset_name)
         miou = inference_on_dataset(self.trainer.model, loader, MIoUEvaluator(self.dataset_name))["mIoU"]
         self.history.append((it, miou))
-        if it < self.trainer.max_iter and plateau_reached([m for _, m in self.history], self.patience, self.delta):
+        if self.min_iters <= it < self.trainer.max_iter and plateau_reached([m for _, m in self.history], self.patience, self.delta):
             self.plateaued = True
             self.trainer.checkpointer.save("model_final")
             raise Plateaued

@@ -139,6 +139,8 @@ def main() -> None:
     p.add_argument("--chunk", type=int, default=0, help="TEST.CLIP_CHUNK")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--jobs", type=int, default=1, help="measurements run at the same time (separate processes)")
+    p.add_argument("--load-rows", nargs="+", default=[], help="logs of earlier runs of this script: their measurement "
+                   "lines (JSON) are used instead of measuring the same (mode, frames) again")
     p.add_argument("--record", action="store_true", help="write the table into benchmarks/RESULTS.md")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--mode", default="clip", help=argparse.SUPPRESS)
@@ -146,7 +148,12 @@ def main() -> None:
     a = p.parse_args()
     if a.child:
         return child(a)
-    rows = measure(a, [("video", a.short)] + [("clip", n) for n in a.frames])
+    wanted = [("video", a.short)] + [("clip", n) for n in a.frames]
+    loaded = {(r["mode"], r["frames"]): r for f in a.load_rows for line in Path(f).read_text().splitlines()
+              if line.startswith('{"frames"') for r in [json.loads(line)]}
+    todo = [w for w in wanted if w not in loaded]
+    measured = dict(zip(todo, measure(a, todo)))
+    rows = [loaded.get(w) or measured[w] for w in wanted]
     base = rows[0]["cpu_seconds"] / rows[0]["frames"]
     first = rows[1]["peak_rss_mib"]
     w, st = rows[1]["window"], rows[1]["stride"]
