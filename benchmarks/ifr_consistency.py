@@ -24,7 +24,7 @@ holds complete paired seeds. Each finished run is stored in ``<out>/.../runs_*.j
 starts no new run after that time) and the printed table states exactly what was run and how each run ended.
 ``--record`` writes it into ``benchmarks/RESULTS.md``.
 
-    python benchmarks/ifr_consistency.py                                 # full protocol (100 runs, CPU hours)
+    python benchmarks/ifr_consistency.py                                 # full protocol (100 runs, ≈ 2.5 CPU hours)
     python benchmarks/ifr_consistency.py --seeds 0 1 --clip-lengths 2 --iters 300 --pretrain-iters 300
 """
 from __future__ import annotations
@@ -225,9 +225,9 @@ def main() -> None:
     p.add_argument("--clip-lengths", type=int, nargs="+", default=[2, 4])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--config", default=str(ROOT / "configs" / "ifr" / "consistency.yaml"))
-    p.add_argument("--iters", type=int, default=600, help="cap on the training iterations of an arm")
+    p.add_argument("--iters", type=int, default=250, help="cap on the training iterations of an arm")
     p.add_argument("--pretrain-iters", type=int, default=600, help="cap on the shared per-frame pre-training")
-    p.add_argument("--eval-every", type=int, default=50, help="plateau check: iterations between evaluations")
+    p.add_argument("--eval-every", type=int, default=25, help="plateau check: iterations between evaluations")
     p.add_argument("--patience", type=int, default=2, help="plateau check: evaluations without progress")
     p.add_argument("--delta", type=float, default=1.0, help="plateau check: mIoU points that count as progress")
     p.add_argument("--min-iters", type=int, default=150, help="plateau check: no arm stops before this")
