@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import re
 import subprocess
 import sys
@@ -104,8 +105,8 @@ def ensure_prior(args) -> Path:
                 torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "iteration": it + 1}, tmp)
                 tmp.replace(state_path)
                 print(f"prior it {it + 1}: step-2 loss {loss[1]:.3f} ({time.time() - t0:.0f} s)", flush=True)
-    if not final.is_file():
-        torch.save({"model": net.state_dict()}, final)
+    if not final.is_file() or start < args.prior_iterations:  # a resumed, longer run replaces the final weights
+        torch.save({"model": net.state_dict(), "iteration": max(start, args.prior_iterations)}, final)
     held = window_batches(canvas_tracks(mask_tracks(np.random.default_rng(1000), 12), args.prior_size), seed=5)
     scores = {name: evaluate_predictors(held, fn) for name, fn in
               (("copy_last", copy_last), ("linear", linear_extrapolation), ("instmove", model_predictor(net)))}
@@ -181,17 +182,33 @@ class _TimedPrior:
 
 
 def track(host: str, cfg, rec, prior, weight: float):
+    """(VideoInstances, per frame the track id of every candidate) of one video with one prior."""
     from vidseg.tracking import MaskIoUTracker, QueryMatchingTracker
 
     if host == "baseline":
         kwargs = MaskIoUTracker.from_config(cfg)
         kwargs.update(motion_prior=prior, motion_weight=weight)
-        return MaskIoUTracker(**kwargs)(rec, frame_idx=list(range(len(rec))))
-    tr = QueryMatchingTracker(paster=rec.paster, out_size=rec.out_size, motion_prior=prior, motion_weight=weight,
-                              embed_weight=1.0, topk=cfg.MODEL.IFR.TEST_TOPK)
-    for t, fq in rec.frames:
-        tr.update(t, fq)
-    return tr.finalize()
+        tr, frames = MaskIoUTracker(**kwargs), list(enumerate(rec))
+    else:
+        tr = QueryMatchingTracker(paster=rec.paster, out_size=rec.out_size, motion_prior=prior,
+                                  motion_weight=weight, embed_weight=1.0, topk=cfg.MODEL.IFR.TEST_TOPK)
+        frames = rec.frames
+    tr.reset()
+    ids = [list(tr.update(t, cands)) for t, cands in frames]
+    return tr.finalize(), ids
+
+
+def _links(prev: list[int], cur: list[int]) -> set[tuple[int, int]]:
+    """(candidate at t, candidate at t − 1) pairs given the same track id: links, independent of id numbering."""
+    where = {k: j for j, k in enumerate(prev) if k > 0}
+    return {(i, where[k]) for i, k in enumerate(cur) if k in where}
+
+
+def relinked_frames(ids: list[list[int]], reference: list[list[int]]) -> int:
+    """Frames where the links from the previous frame differ from those with the reference prior: how often the
+    motion term changed an association (the forward pass of ``MaskIoUTracker``; every link of
+    ``QueryMatchingTracker``, including queries that never reach the output)."""
+    return sum(_links(ids[t - 1], ids[t]) != _links(reference[t - 1], reference[t]) for t in range(1, len(ids)))
 
 
 def run_host(host: str, args, prior_weights: Path, results: dict, results_path: Path) -> None:
@@ -213,27 +230,42 @@ def run_host(host: str, args, prior_weights: Path, results: dict, results_path: 
         cfg.MODEL.IFR.TEST_MODE = "frame"
     cfg.MODEL.WEIGHTS = str(ensure_host(host, args.out, args.use_last_checkpoint))
     iteration = torch.load(cfg.MODEL.WEIGHTS, map_location="cpu", weights_only=False).get("iteration", -1) + 1
-    model = build_model(cfg)
-    DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
-    model.eval()
-    pcfg = prior_cfg(args.prior_size, str(prior_weights))
+    model = None
+    pcfg = prior_cfg(args.prior_size, str(prior_weights)) if prior_weights else None
     for seed in todo:
         name = f"instmove_hosts_eval_s{seed}"
         rng = np.random.default_rng(1000 + seed)
         register(name, args.out / "data" / name, [(make_video(rng), None) for _ in range(args.videos)])
         records = DatasetCatalog.get(name)
-        cached, host_s = [], 0.0
-        for batch in build_video_test_loader(cfg, name):
-            rec, sec = host_outputs(host, cfg, model, batch[0])
-            cached.append((batch[0]["video_id"], rec))
-            host_s += sec
+        cache = args.out / "host_outputs" / f"{host}_s{seed}.pkl"  # per-frame host outputs, reused by a rerun
+        if cache.is_file():
+            cached, host_s = pickle.loads(cache.read_bytes())
+        else:
+            if model is None:
+                model = build_model(cfg)
+                DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+                model.eval()
+            cached, host_s = [], 0.0
+            for batch in build_video_test_loader(cfg, name):
+                rec, sec = host_outputs(host, cfg, model, batch[0])
+                cached.append((batch[0]["video_id"], rec))
+                host_s += sec
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.with_suffix(".tmp").write_bytes(pickle.dumps((cached, host_s)))
+            cache.with_suffix(".tmp").replace(cache)
+        if pcfg is None:  # --stage hosts: host outputs only
+            continue
         frames = args.videos * LENGTH
         for pname in PRIORS:
             pcfg.MODEL.MOTION_PRIOR.NAME = pname
             prior = _TimedPrior(build_motion_prior(pcfg))
             t0 = time.perf_counter()
-            preds = {vid: track(host, cfg, rec, prior, weight) for vid, rec in cached}
+            tracked = {vid: track(host, cfg, rec, prior, weight) for vid, rec in cached}
             track_s = time.perf_counter() - t0
+            preds = {vid: out for vid, (out, _) in tracked.items()}
+            if pname == "none":
+                reference = {vid: ids for vid, (_, ids) in tracked.items()}
+            relinked = sum(relinked_frames(ids, reference[vid]) for vid, (_, ids) in tracked.items())
             metrics, details = ytvis_metrics(records, preds, CLASS_NAMES)
             by_tau = {tau: {k: v[k] for k in ("IDF1", "MOTA", "IDs")}
                       for tau, v in details["consistency_by_score_threshold"].items()}
@@ -241,7 +273,8 @@ def run_host(host: str, args, prior_weights: Path, results: dict, results_path: 
                 "AP": metrics["AP"], "AP50": metrics["AP50"], "IDF1": metrics["IDF1"], "MOTA": metrics["MOTA"],
                 "IDs": int(metrics["IDs"]), "host_ms": 1000 * host_s / frames,
                 "prior_ms": 1000 * prior.seconds / frames, "tracker_ms": 1000 * track_s / frames,
-                "host_iterations": iteration, "consistency_by_score_threshold": by_tau}
+                "host_iterations": iteration, "relinked_frames": relinked, "frames": frames,
+                "consistency_by_score_threshold": by_tau}
             results_path.write_text(json.dumps(results, indent=1, sort_keys=True))
             print(host, pname, seed, results[f"{host}/{pname}/{seed}"], flush=True)
 
@@ -255,8 +288,8 @@ COLUMNS = (("AP", None), ("IDF1", "0.5"), ("IDs", "0.5"), ("IDF1", "0.3"), ("IDs
 
 def table(results: dict, seeds) -> str:
     head = " | ".join(f"{k}{'' if t is None else f' (score ≥ {t})'}" for k, t in COLUMNS)
-    lines = [f"| host (training iterations) | prior | {head} | prior ms/frame | host ms/frame |",
-             "| --- | --- |" + " --- |" * (len(COLUMNS) + 2)]
+    lines = [f"| host (training iterations) | prior | {head} | frames relinked vs none | prior ms/frame | "
+             "host ms/frame |", "| --- | --- |" + " --- |" * (len(COLUMNS) + 3)]
     for host in HOSTS:
         for p in PRIORS:
             rows = [results.get(f"{host}/{p}/{s}") for s in seeds]
@@ -266,6 +299,7 @@ def table(results: dict, seeds) -> str:
             for key, tau in COLUMNS:
                 vals = [_value(r, key, tau) for r in rows]
                 cols.append(" / ".join(f"{v:.0f}" if key == "IDs" else f"{100 * v:.1f}" for v in vals))
+            cols.append(" / ".join(str(r.get("relinked_frames", "?")) for r in rows))
             lines.append(f"| {host} ({rows[0]['host_iterations']}) | {p} | {' | '.join(cols)} | "
                          f"{np.mean([r['prior_ms'] for r in rows]):.1f} | {np.mean([r['host_ms'] for r in rows]):.0f} |")
     return "\n".join(lines)
@@ -293,12 +327,13 @@ def verdict(results: dict, seeds) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "output" / "instmove_hosts")
-    ap.add_argument("--stage", choices=["prior", "all"], default="all")
+    ap.add_argument("--stage", choices=["prior", "hosts", "all"], default="all",
+                    help="prior: train / evaluate the prior only; hosts: cache the hosts' per-frame outputs only")
     ap.add_argument("--prior-size", type=int, default=48)
     ap.add_argument("--prior-iterations", type=int, default=400)
     ap.add_argument("--train-videos", type=int, default=60)
     ap.add_argument("--videos", type=int, default=12)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--hosts", nargs="+", default=list(HOSTS), choices=list(HOSTS))
     ap.add_argument("--use-last-checkpoint", action="store_true",
                     help="use a host's last saved checkpoint when its training has not finished")
@@ -306,11 +341,15 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
+    results_path = args.out / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    if args.stage == "hosts":
+        for host in args.hosts:
+            run_host(host, args, None, {}, results_path)
+        return
     weights = ensure_prior(args)
     if args.stage == "prior":
         return
-    results_path = args.out / "results.json"
-    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
     for host in args.hosts:
         run_host(host, args, weights, results, results_path)
     text = table(results, args.seeds)
