@@ -2,23 +2,28 @@
 """Motion priors inside two trained hosts on synthetic videos with non-linear fast motion and occlusion (paper 000's
 claim in miniature). CPU; every stage is stored under ``--out`` and reused by a rerun.
 
-1. Data (``instmove_hosts_data.py``): 192×192 videos of 3 movers in the built-in synthetic VIS look, arcs with
-   flipping turn direction, 9–17 px per frame, depth-ordered, a static bar drawn over them; visible-mask ground
-   truth, written in YouTube-VIS format. Evaluation sets: seeds 1000 + s; prior training videos: seed 7.
+1. Data (``instmove_hosts_data.py``): 192×192 videos of 3 movers in the built-in synthetic VIS look on curved,
+   accelerating / braking, bouncing paths (4–18 px per frame), with scale change, squash-and-stretch and an
+   orientation wobble, depth-ordered, a static bar drawn over them; visible-mask ground truth, written in
+   YouTube-VIS format. Evaluation sets: seeds 1000 + s; prior training videos: seed 7.
 2. Prior: the reduced InstMove of ``configs/instmove/synthetic.yaml`` at canvas ``--prior-size`` trained with the
    learning-test recipe (two-step iterations, Adam 1e-3, batch 16, step 2 = all but the memory) on windows of the
    training videos' visible-mask tracks, as the paper trains one InstMove per dataset on its training split.
    Checkpoint ``<out>/prior_s<S>.pth`` (resumed every 50 iterations).
-3. Hosts, trained once on ``synth_vis_train_large`` with their quick-start configs (``train_net.py``), then used
-   with the same weights for every prior: ``baseline`` = per-frame Mask R-CNN + ``MaskIoUTracker`` (prior weight 1);
-   ``ifr`` = IFR decoded frame by frame (``MODEL.IFR.TEST_MODE frame``) + ``QueryMatchingTracker`` (MinVIS-style,
-   prior weight 0.5). The host's per-frame outputs are computed once per video and replayed to the tracker with
+3. Hosts, trained once on ``synth_vis_train_large`` with their quick-start configs (``train_net.py``; a checkpoint
+   already at ``<out>/<host>/model_final.pth`` is used as is), then used with the same weights for every prior:
+   ``baseline`` = per-frame Mask R-CNN + ``MaskIoUTracker`` (prior weight 1); ``ifr`` = IFR decoded frame by frame
+   (``MODEL.IFR.TEST_MODE frame``) + ``QueryMatchingTracker`` (MinVIS-style, prior weight 0.5). The host's
+   per-frame outputs are computed once per video (cached in ``<out>/host_outputs``) and replayed to the tracker with
    each prior (none, copy_last, linear, instmove), so the priors see identical candidates.
-4. Metrics per (host, prior, evaluation seed): YouTube-VIS AP, IDF1, MOTA, ID switches (``ytvis_metrics``), plus
-   the prior's ms/frame inside the tracker beside the host's own ms/frame.
+4. Metrics per (host, prior, evaluation seed): YouTube-VIS AP, IDF1, MOTA, ID switches (``ytvis_metrics``), the
+   frames whose links differ from those with ``none`` and the videos whose output differs (does the motion term
+   act at all?), plus the prior's ms/frame inside the tracker beside the host's own ms/frame.
 
     python benchmarks/instmove_hosts.py                      # everything (about 1 CPU hour under load)
     python benchmarks/instmove_hosts.py --stage prior        # only train / evaluate the prior
+    python benchmarks/instmove_hosts.py --stage hosts        # only cache the hosts' per-frame outputs
+    python benchmarks/instmove_hosts.py --prior-iterations 2000   # train the prior on (resumed), evaluate again
     python benchmarks/instmove_hosts.py --record             # also write the table into RESULTS.md
 """
 from __future__ import annotations
@@ -211,6 +216,11 @@ def relinked_frames(ids: list[list[int]], reference: list[list[int]]) -> int:
     return sum(_links(ids[t - 1], ids[t]) != _links(reference[t - 1], reference[t]) for t in range(1, len(ids)))
 
 
+def same_output(a, b) -> bool:
+    """Identical video outputs (tracks, scores, labels, masks)."""
+    return (a.track_ids, a.scores, a.labels, a.masks) == (b.track_ids, b.scores, b.labels, b.masks)
+
+
 def run_host(host: str, args, prior_weights: Path, results: dict, results_path: Path) -> None:
     from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.data import DatasetCatalog
@@ -221,7 +231,8 @@ def run_host(host: str, args, prior_weights: Path, results: dict, results_path: 
     from vidseg.evaluation.ytvis import ytvis_metrics
 
     config, weight, _ = HOSTS[host]
-    todo = [s for s in args.seeds if any(f"{host}/{p}/{s}" not in results for p in PRIORS)]
+    todo = [s for s in args.seeds if any(f"{host}/{p}/{s}" not in results for p in PRIORS)
+            or results[f"{host}/instmove/{s}"].get("prior_iterations") != args.prior_iterations]  # prior trained on
     if not todo:
         return
     cfg = load_config(str(ROOT / config))
@@ -264,8 +275,9 @@ def run_host(host: str, args, prior_weights: Path, results: dict, results_path: 
             track_s = time.perf_counter() - t0
             preds = {vid: out for vid, (out, _) in tracked.items()}
             if pname == "none":
-                reference = {vid: ids for vid, (_, ids) in tracked.items()}
-            relinked = sum(relinked_frames(ids, reference[vid]) for vid, (_, ids) in tracked.items())
+                reference = dict(tracked)
+            relinked = sum(relinked_frames(ids, reference[vid][1]) for vid, (_, ids) in tracked.items())
+            differ = sum(not same_output(out, reference[vid][0]) for vid, (out, _) in tracked.items())
             metrics, details = ytvis_metrics(records, preds, CLASS_NAMES)
             by_tau = {tau: {k: v[k] for k in ("IDF1", "MOTA", "IDs")}
                       for tau, v in details["consistency_by_score_threshold"].items()}
@@ -274,6 +286,8 @@ def run_host(host: str, args, prior_weights: Path, results: dict, results_path: 
                 "IDs": int(metrics["IDs"]), "host_ms": 1000 * host_s / frames,
                 "prior_ms": 1000 * prior.seconds / frames, "tracker_ms": 1000 * track_s / frames,
                 "host_iterations": iteration, "relinked_frames": relinked, "frames": frames,
+                "videos_differ": differ, "videos": len(tracked),
+                "prior_iterations": args.prior_iterations,
                 "consistency_by_score_threshold": by_tau}
             results_path.write_text(json.dumps(results, indent=1, sort_keys=True))
             print(host, pname, seed, results[f"{host}/{pname}/{seed}"], flush=True)
@@ -288,8 +302,8 @@ COLUMNS = (("AP", None), ("IDF1", "0.5"), ("IDs", "0.5"), ("IDF1", "0.3"), ("IDs
 
 def table(results: dict, seeds) -> str:
     head = " | ".join(f"{k}{'' if t is None else f' (score ≥ {t})'}" for k, t in COLUMNS)
-    lines = [f"| host (training iterations) | prior | {head} | frames relinked vs none | prior ms/frame | "
-             "host ms/frame |", "| --- | --- |" + " --- |" * (len(COLUMNS) + 3)]
+    lines = [f"| host (training iterations) | prior | {head} | frames relinked vs none | videos whose output differs "
+             "from none | prior ms/frame | host ms/frame |", "| --- | --- |" + " --- |" * (len(COLUMNS) + 4)]
     for host in HOSTS:
         for p in PRIORS:
             rows = [results.get(f"{host}/{p}/{s}") for s in seeds]
@@ -300,6 +314,7 @@ def table(results: dict, seeds) -> str:
                 vals = [_value(r, key, tau) for r in rows]
                 cols.append(" / ".join(f"{v:.0f}" if key == "IDs" else f"{100 * v:.1f}" for v in vals))
             cols.append(" / ".join(str(r.get("relinked_frames", "?")) for r in rows))
+            cols.append(" / ".join(f"{r.get('videos_differ', '?')} of {r.get('videos', '?')}" for r in rows))
             lines.append(f"| {host} ({rows[0]['host_iterations']}) | {p} | {' | '.join(cols)} | "
                          f"{np.mean([r['prior_ms'] for r in rows]):.1f} | {np.mean([r['host_ms'] for r in rows]):.0f} |")
     return "\n".join(lines)
