@@ -28,6 +28,7 @@ from vidseg.tracking.clip import WindowPredictions
 from vidseg.tracking.clip_motion import MotionClipTrackAccumulator
 from vidseg.tracking.motion import build_motion_prior
 from vidseg.tracking.query import FrameQueries, QueryMatchingTracker
+from vidseg.utils.memory import release_free_heap
 
 from .config import class_loss_of
 from .frame_cache import FrameFeatureCache
@@ -267,7 +268,8 @@ class IFR(nn.Module):
         self, frames: list[torch.Tensor], out_size: tuple[int, int], frame_idx: list[int]
     ) -> VideoInstances:
         """Sliding-window inference with id carry-over; tensors of one window at a time. Each frame's backbone and
-        pixel decoder run once (``FrameFeatureCache``); overlapping windows reuse the features."""
+        pixel decoder run once (``FrameFeatureCache``); overlapping windows reuse the features. Free heap pages go
+        back to the OS between windows (``vidseg.utils.memory``), so the resident set does not grow with the video."""
         starts = window_starts(len(frames), self.test_window, self.test_stride)
         cache = FrameFeatureCache(frames, self.preprocess, self.encode, self.clip_chunk)
         acc = None
@@ -284,6 +286,8 @@ class IFR(nn.Module):
             probs = class_probabilities(out["pred_logits"][0], self.class_loss)
             acc.update(start, WindowPredictions(probs, out["pred_masks"][0], out["pred_embeds"][0]))
             acc.finish_frames(starts[k + 1] if k + 1 < len(starts) else len(frames))
+            del mask_features, levels, out, probs  # free this window's tensors before the next one is allocated,
+            release_free_heap()  # and give their pages back (flat memory on long videos, issue 13 item 4)
         return acc.finalize()
 
 

@@ -73,6 +73,14 @@ def _with_full_model_clipping(optim_cls: type[torch.optim.Optimizer], max_norm: 
     return FullModelClipped
 
 
+def _fusable(model: torch.nn.Module) -> bool:
+    """Whether torch's fused AdamW kernel takes every trainable parameter (floating point, on CPU or CUDA, one device
+    type)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    kinds = {p.device.type for p in params}
+    return bool(params) and len(kinds) == 1 and kinds <= {"cpu", "cuda"} and all(p.is_floating_point() for p in params)
+
+
 def build_optimizer(cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimizer:
     """``SOLVER.OPTIMIZER`` (ADAMW | SGD), ``SOLVER.LR_MULTIPLIERS``, ``SOLVER.CLIP_GRADIENTS`` where
     ``CLIP_TYPE`` "full_model" clips the norm over all parameters together (Mask2Former's recipe) and
@@ -89,6 +97,8 @@ def build_optimizer(cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimiz
     name = s.OPTIMIZER.upper()
     if name == "ADAMW":
         optim_cls, kwargs = torch.optim.AdamW, {"lr": s.BASE_LR}
+        if s.FUSED and _fusable(model):
+            kwargs["fused"] = True
     elif name == "SGD":
         optim_cls, kwargs = torch.optim.SGD, {"lr": s.BASE_LR, "momentum": s.MOMENTUM, "nesterov": s.NESTEROV}
     else:

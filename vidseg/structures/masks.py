@@ -12,6 +12,7 @@ Functions return the json form unless their name says otherwise (:func:`to_coco_
 """
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -25,7 +26,8 @@ RLE = dict  # {"size": [H, W], "counts": str | bytes | list[int]}
 __all__ = [
     "RLE", "to_json_rle", "to_coco_rle", "encode_mask", "encode_masks", "decode_mask", "decode_masks", "segm_to_rle",
     "uncompressed_to_rles", "rle_counts", "validate_rle", "rle_areas", "iou_matrix", "ioa_matrix", "intersection_matrix",
-    "paired_intersections", "merge", "make_disjoint", "MaskPaster", "resize_masks",
+    "paired_intersections", "merge", "make_disjoint", "MaskPaster", "resize_masks", "PackedRLE", "pack_rle",
+    "unpack_rle",
 ]
 
 # pycocotools 2.0.x ``area`` builds a temporary ``np.array((n,), dtype=uint8)``, which NumPy 2 refuses for n > 255
@@ -51,6 +53,21 @@ def to_coco_rle(rle: RLE) -> RLE:
     if isinstance(counts, str):
         counts = counts.encode("ascii")
     return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": counts}
+
+
+PackedRLE = tuple  # (H, W, zlib-compressed COCO counts): ``pack_rle`` / ``unpack_rle``
+
+
+def pack_rle(rle: RLE) -> PackedRLE:
+    """Compact in-memory form of an RLE held until a video's output is built: the compressed COCO counts,
+    zlib-compressed again (noisy masks' counts shrink ≈ 1.5×; a bytes object, no per-character str)."""
+    rle = to_coco_rle(rle)
+    return int(rle["size"][0]), int(rle["size"][1]), zlib.compress(rle["counts"], 1)
+
+
+def unpack_rle(packed: PackedRLE) -> RLE:
+    """The json-form RLE a :func:`pack_rle` result holds."""
+    return {"size": [packed[0], packed[1]], "counts": zlib.decompress(packed[2]).decode("ascii")}
 
 
 def _coco_list(rles: Iterable[RLE]) -> list[RLE]:

@@ -4,7 +4,8 @@ paper 003 §3.3; ``docs/architecture.md``, "Tracking").
 ``update(start, WindowPredictions)`` adds one window: its kept queries are matched to the tracks alive in the
 previous window by the ``soft_mask_iou`` cost term on the frames both cover, or by the ``embedding`` term when the
 windows do not overlap; mask logits are averaged over the windows covering a frame, and a frame is encoded as soon
-as ``finish_frames`` says no later window covers it, so tensor memory is bounded by one window.
+as ``finish_frames`` says no later window covers it, so tensor memory is bounded by one window. Finished frames
+are held packed (``pack_rle``) until ``finalize`` builds the output.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from vidseg.registry import TRACKER_REGISTRY
-from vidseg.structures.masks import RLE, MaskPaster, encode_mask
+from vidseg.structures.masks import MaskPaster, PackedRLE, encode_mask, pack_rle, unpack_rle
 from vidseg.structures.video_instances import VideoInstances
 
 from .base import Tracker
@@ -47,7 +48,7 @@ class _Track:
     last_window: int = -1
     logit_sum: dict[int, torch.Tensor] = field(default_factory=dict)  # open frames only: (h, w)
     count: dict[int, int] = field(default_factory=dict)
-    rles: dict[int, RLE] = field(default_factory=dict)  # finished frames
+    rles: dict[int, PackedRLE] = field(default_factory=dict)  # finished frames, packed until ``finalize``
 
 
 @TRACKER_REGISTRY.register()
@@ -141,7 +142,7 @@ class ClipTrackAccumulator(Tracker):
             if owners:
                 pasted = self.paster(torch.stack([tr.logit_sum.pop(f) / tr.count.pop(f) for tr in owners]))
                 for tr, m in zip(owners, pasted):
-                    tr.rles[f] = encode_mask(m)
+                    tr.rles[f] = pack_rle(encode_mask(m))
         self.finished_until = max(self.finished_until, min(until, self.length))
 
     def finalize(self) -> VideoInstances:
@@ -157,7 +158,8 @@ class ClipTrackAccumulator(Tracker):
                 track_ids=list(range(1, len(rows) + 1)),
                 scores=scores.tolist(),
                 labels=labels.tolist(),
-                masks=[[self.tracks[r].rles.get(f) for f in range(self.length)] for r in rows.tolist()],
+                masks=[[unpack_rle(self.tracks[r].rles[f]) if f in self.tracks[r].rles else None
+                        for f in range(self.length)] for r in rows.tolist()],
             )
         self.reset()
         return out

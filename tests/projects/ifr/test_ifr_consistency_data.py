@@ -78,3 +78,18 @@ def test_oracles_and_per_frame_miou(data):
     vis = video.masks.reshape(len(video.masks), 24, -1).any(-1)
     expected = sum(half[0, t].sum() / video.masks[0, t].sum() for t in range(24) if vis[0, t]) / vis.sum()
     assert data.per_frame_miou(records[:1], pred) == pytest.approx(expected)
+
+
+def test_plateau_rule_stops_only_when_recent_evaluations_add_less_than_delta(data, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # the plateau module imports the data module by name
+    spec = importlib.util.spec_from_file_location("ifr_consistency_plateau",
+                                                  ROOT / "benchmarks" / "ifr_consistency_plateau.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    reached = module.plateau_reached
+    assert not reached([10.0, 20.0], patience=2, delta=1.0)  # too few evaluations to judge
+    assert not reached([10.0, 20.0, 30.0], patience=2, delta=1.0)  # still climbing
+    assert not reached([10.0, 20.0, 20.5, 21.2], patience=2, delta=1.0)  # best of last two: +1.2 over 20.0
+    assert reached([10.0, 20.0, 20.5, 20.9], patience=2, delta=1.0)  # +0.9 < 1.0
+    assert reached([10.0, 30.0, 25.0, 29.0], patience=2, delta=1.0)  # got worse
+    assert not reached([30.0, 10.0, 20.0, 31.5], patience=1, delta=1.0)
