@@ -91,6 +91,8 @@ class StageTimer:
 
     def __init__(self, model) -> None:
         self.times = dict.fromkeys(STAGES[:3], 0.0)
+        self.flops = dict.fromkeys(STAGES[:3], 0)
+        self.count_flops = False  # True: also count each stage's FLOPs (torch.utils.flop_counter; not timed)
         self.outputs: dict = {}
         self._wrap(model, "backbone", "forward")
         self._wrap(model, "pixel_decoder", "forward_features")
@@ -101,6 +103,11 @@ class StageTimer:
         original = getattr(module, method)
 
         def timed(*args, **kwargs):
+            if self.count_flops:
+                with FlopCount() as counter:
+                    out = original(*args, **kwargs)
+                self.flops[stage] += counter.flops
+                return out
             start = time.perf_counter()
             out = original(*args, **kwargs)
             self.times[stage] += time.perf_counter() - start
@@ -112,6 +119,42 @@ class StageTimer:
 
     def reset(self) -> None:
         self.times = dict.fromkeys(self.times, 0.0)
+
+
+def FlopCount():
+    """A dispatch mode summing the FLOPs of matmuls, convolutions and attention by torch's own formulas
+    (``torch.utils.flop_counter.flop_registry``; other ops count 0). Works inside ``inference_mode``, unlike
+    ``FlopCounterMode``, whose module tracker needs autograd."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class _Count(TorchDispatchMode):
+        flops = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            formula = flop_registry.get(func._overloadpacket)
+            if formula is not None:
+                self.flops += formula(*args, **kwargs, out_val=out)
+            return out
+
+    return _Count()
+
+
+def gemm_peak() -> float:
+    """Best fp32 GEMM throughput (GFLOP/s) of this process's threads over shapes like the model's largest products
+    (pixel-decoder FFN and projections, a square GEMM): an upper bound on what any fp32 layer here can attain."""
+    import torch
+
+    best = 0.0
+    for m, k, n in ((20160, 256, 1024), (20160, 1024, 256), (20160, 256, 256), (2048, 2048, 2048)):
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        for _ in range(4):
+            start = time.perf_counter()
+            torch.mm(a, b)
+            best = max(best, 2 * m * k * n / (time.perf_counter() - start) / 1e9)
+    return best
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -137,6 +180,13 @@ def worker(args: argparse.Namespace) -> None:
                 runs.append({**timer.times, "post": total - sum(timer.times.values()), "total": total})
         result.update({k: statistics.median(r[k] for r in runs) for k in (*STAGES, "total")})
         torch.save(timer.outputs, args.save)
+        if args.roofline and args.path == "default":
+            timer.count_flops = True
+            with FlopCount() as counter:
+                model.inference(clip)
+            flops = {**timer.flops, "post": counter.flops - sum(timer.flops.values())}
+            result["gflop"] = {k: v / 1e9 for k, v in flops.items()}
+            result["gemm_gflops"] = gemm_peak()
     else:
         model.train()
         params = [p for p in model.parameters() if p.requires_grad]
@@ -160,7 +210,8 @@ def worker(args: argparse.Namespace) -> None:
 def run_worker(args: argparse.Namespace, model: str, path: str, task: str, save: str) -> dict:
     cmd = [sys.executable, __file__, "--worker", "--model", model, "--path", path, "--task", task, "--save", save,
            "--repeat", str(args.repeat), "--frames", str(args.frames), "--height", str(args.height),
-           "--width", str(args.width)] + (["--swin-l"] if args.swin_l else [])
+           "--width", str(args.width)] + (["--swin-l"] if args.swin_l else []) + \
+        (["--roofline"] if args.roofline else [])
     env = {k: v for k, v in os.environ.items() if k != "VIDSEG_MSDA_IMPL"}
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
     if proc.returncode != 0:
@@ -176,6 +227,24 @@ def max_rel_diff(a_path: str, b_path: str) -> float:
     return max(((a[k] - b[k]).abs().max() / b[k].abs().max()).item() for k in b)
 
 
+def print_roofline(model: str, results: dict) -> None:
+    """Per stage: FLOPs, the default path's time and achieved rate, and the time at the peak GEMM rate; the bound on
+    the speed-up over the reference that any fp32 implementation doing these FLOPs can reach on this machine."""
+    d, peak = results["default"], results["default"]["gemm_gflops"]
+    print(f"\nRoofline, {model} (default path; peak fp32 GEMM here {peak:.0f} GFLOP/s, measured in the same process):\n")
+    print("| stage | GFLOP | default s | achieved GFLOP/s | s at the peak GEMM rate |")
+    print("|---|---|---|---|---|")
+    for stage in STAGES:
+        g = d["gflop"][stage]
+        print(f"| {stage} | {g:.1f} | {d[stage]:.2f} | {g / max(d[stage], 1e-9):.0f} | {g / peak:.2f} |")
+    total = sum(d["gflop"].values())
+    floor = total / peak
+    print(f"| total | {total:.1f} | {d['total']:.2f} | {total / d['total']:.0f} | {floor:.2f} |")
+    print(f"\nFloor {floor:.2f} s (every FLOP at the peak GEMM rate, all other work free): at most "
+          f"{results['reference']['total'] / floor:.2f}x the reference path's {results['reference']['total']:.2f} s "
+          f"for any fp32 implementation of this computation on this machine.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
@@ -187,6 +256,8 @@ def main() -> None:
     parser.add_argument("--force-bf16", action="store_true", help="run --bf16 even without native bf16 arithmetic")
     parser.add_argument("--swin-l", action="store_true", help="Swin-L backbone instead of R50")
     parser.add_argument("--no-train", action="store_true", help="skip the training-step comparison")
+    parser.add_argument("--roofline", action="store_true", help="count each stage's FLOPs and measure the peak fp32 "
+                        "GEMM rate: the fastest any fp32 implementation of the same computation could run here")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", default="ifr", help=argparse.SUPPRESS)
     parser.add_argument("--path", default="default", help=argparse.SUPPRESS)
@@ -211,6 +282,7 @@ def main() -> None:
     print("| model | path | total s | frames/s | speed-up | backbone s | pixel decoder s | query decoder s | "
           "post s | peak RSS GiB | max rel. diff vs reference |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
+    rooflines: list = []
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
             results = {}
@@ -223,6 +295,10 @@ def main() -> None:
                       f"{results['reference']['total'] / r['total']:.2f}x | {r['backbone']:.2f} | "
                       f"{r['pixel_decoder']:.2f} | {r['predictor']:.2f} | {r['post']:.2f} | "
                       f"{r['peak_rss_gib']:.2f} | {diff} |", flush=True)
+            if "gflop" in results.get("default", {}):
+                rooflines.append((model, results))
+        for model, results in rooflines:
+            print_roofline(model, results)
         if args.no_train:
             return
         print("\nTraining step (2-frame clip, batch 1, forward + backward + AdamW):\n")

@@ -2,29 +2,35 @@
 """Motion priors inside two trained hosts on synthetic videos with non-linear fast motion and occlusion (paper 000's
 claim in miniature). CPU; every stage is stored under ``--out`` and reused by a rerun.
 
-1. Data (``instmove_hosts_data.py``): 192×192 videos of 3 movers in the built-in synthetic VIS look, arcs with
-   flipping turn direction, 9–17 px per frame, depth-ordered, a static bar drawn over them; visible-mask ground
-   truth, written in YouTube-VIS format. Evaluation sets: seeds 1000 + s; prior training videos: seed 7.
+1. Data (``instmove_hosts_data.py``): 192×192 videos of 3 movers in the built-in synthetic VIS look on curved,
+   accelerating / braking, bouncing paths (4–18 px per frame), with scale change, squash-and-stretch and an
+   orientation wobble, depth-ordered, a static bar drawn over them; visible-mask ground truth, written in
+   YouTube-VIS format. Evaluation sets: seeds 1000 + s; prior training videos: seed 7.
 2. Prior: the reduced InstMove of ``configs/instmove/synthetic.yaml`` at canvas ``--prior-size`` trained with the
    learning-test recipe (two-step iterations, Adam 1e-3, batch 16, step 2 = all but the memory) on windows of the
    training videos' visible-mask tracks, as the paper trains one InstMove per dataset on its training split.
    Checkpoint ``<out>/prior_s<S>.pth`` (resumed every 50 iterations).
-3. Hosts, trained once on ``synth_vis_train_large`` with their quick-start configs (``train_net.py``), then used
-   with the same weights for every prior: ``baseline`` = per-frame Mask R-CNN + ``MaskIoUTracker`` (prior weight 1);
-   ``ifr`` = IFR decoded frame by frame (``MODEL.IFR.TEST_MODE frame``) + ``QueryMatchingTracker`` (MinVIS-style,
-   prior weight 0.5). The host's per-frame outputs are computed once per video and replayed to the tracker with
+3. Hosts, trained once on ``synth_vis_train_large`` with their quick-start configs (``train_net.py``; a checkpoint
+   already at ``<out>/<host>/model_final.pth`` is used as is), then used with the same weights for every prior:
+   ``baseline`` = per-frame Mask R-CNN + ``MaskIoUTracker`` (prior weight 1); ``ifr`` = IFR decoded frame by frame
+   (``MODEL.IFR.TEST_MODE frame``) + ``QueryMatchingTracker`` (MinVIS-style, prior weight 0.5). The host's
+   per-frame outputs are computed once per video (cached in ``<out>/host_outputs``) and replayed to the tracker with
    each prior (none, copy_last, linear, instmove), so the priors see identical candidates.
-4. Metrics per (host, prior, evaluation seed): YouTube-VIS AP, IDF1, MOTA, ID switches (``ytvis_metrics``), plus
-   the prior's ms/frame inside the tracker beside the host's own ms/frame.
+4. Metrics per (host, prior, evaluation seed): YouTube-VIS AP, IDF1, MOTA, ID switches (``ytvis_metrics``), the
+   frames whose links differ from those with ``none`` and the videos whose output differs (does the motion term
+   act at all?), plus the prior's ms/frame inside the tracker beside the host's own ms/frame.
 
     python benchmarks/instmove_hosts.py                      # everything (about 1 CPU hour under load)
     python benchmarks/instmove_hosts.py --stage prior        # only train / evaluate the prior
+    python benchmarks/instmove_hosts.py --stage hosts        # only cache the hosts' per-frame outputs
+    python benchmarks/instmove_hosts.py --prior-iterations 2000   # train the prior on (resumed), evaluate again
     python benchmarks/instmove_hosts.py --record             # also write the table into RESULTS.md
 """
 from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import re
 import subprocess
 import sys
@@ -104,8 +110,8 @@ def ensure_prior(args) -> Path:
                 torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "iteration": it + 1}, tmp)
                 tmp.replace(state_path)
                 print(f"prior it {it + 1}: step-2 loss {loss[1]:.3f} ({time.time() - t0:.0f} s)", flush=True)
-    if not final.is_file():
-        torch.save({"model": net.state_dict()}, final)
+    if not final.is_file() or start < args.prior_iterations:  # a resumed, longer run replaces the final weights
+        torch.save({"model": net.state_dict(), "iteration": max(start, args.prior_iterations)}, final)
     held = window_batches(canvas_tracks(mask_tracks(np.random.default_rng(1000), 12), args.prior_size), seed=5)
     scores = {name: evaluate_predictors(held, fn) for name, fn in
               (("copy_last", copy_last), ("linear", linear_extrapolation), ("instmove", model_predictor(net)))}
@@ -181,17 +187,38 @@ class _TimedPrior:
 
 
 def track(host: str, cfg, rec, prior, weight: float):
+    """(VideoInstances, per frame the track id of every candidate) of one video with one prior."""
     from vidseg.tracking import MaskIoUTracker, QueryMatchingTracker
 
     if host == "baseline":
         kwargs = MaskIoUTracker.from_config(cfg)
         kwargs.update(motion_prior=prior, motion_weight=weight)
-        return MaskIoUTracker(**kwargs)(rec, frame_idx=list(range(len(rec))))
-    tr = QueryMatchingTracker(paster=rec.paster, out_size=rec.out_size, motion_prior=prior, motion_weight=weight,
-                              embed_weight=1.0, topk=cfg.MODEL.IFR.TEST_TOPK)
-    for t, fq in rec.frames:
-        tr.update(t, fq)
-    return tr.finalize()
+        tr, frames = MaskIoUTracker(**kwargs), list(enumerate(rec))
+    else:
+        tr = QueryMatchingTracker(paster=rec.paster, out_size=rec.out_size, motion_prior=prior,
+                                  motion_weight=weight, embed_weight=1.0, topk=cfg.MODEL.IFR.TEST_TOPK)
+        frames = rec.frames
+    tr.reset()
+    ids = [list(tr.update(t, cands)) for t, cands in frames]
+    return tr.finalize(), ids
+
+
+def _links(prev: list[int], cur: list[int]) -> set[tuple[int, int]]:
+    """(candidate at t, candidate at t − 1) pairs given the same track id: links, independent of id numbering."""
+    where = {k: j for j, k in enumerate(prev) if k > 0}
+    return {(i, where[k]) for i, k in enumerate(cur) if k in where}
+
+
+def relinked_frames(ids: list[list[int]], reference: list[list[int]]) -> int:
+    """Frames where the links from the previous frame differ from those with the reference prior: how often the
+    motion term changed an association (the forward pass of ``MaskIoUTracker``; every link of
+    ``QueryMatchingTracker``, including queries that never reach the output)."""
+    return sum(_links(ids[t - 1], ids[t]) != _links(reference[t - 1], reference[t]) for t in range(1, len(ids)))
+
+
+def same_output(a, b) -> bool:
+    """Identical video outputs (tracks, scores, labels, masks)."""
+    return (a.track_ids, a.scores, a.labels, a.masks) == (b.track_ids, b.scores, b.labels, b.masks)
 
 
 def run_host(host: str, args, prior_weights: Path, results: dict, results_path: Path) -> None:
@@ -204,7 +231,8 @@ def run_host(host: str, args, prior_weights: Path, results: dict, results_path: 
     from vidseg.evaluation.ytvis import ytvis_metrics
 
     config, weight, _ = HOSTS[host]
-    todo = [s for s in args.seeds if any(f"{host}/{p}/{s}" not in results for p in PRIORS)]
+    todo = [s for s in args.seeds if any(f"{host}/{p}/{s}" not in results for p in PRIORS)
+            or results[f"{host}/instmove/{s}"].get("prior_iterations") != args.prior_iterations]  # prior trained on
     if not todo:
         return
     cfg = load_config(str(ROOT / config))
@@ -213,27 +241,43 @@ def run_host(host: str, args, prior_weights: Path, results: dict, results_path: 
         cfg.MODEL.IFR.TEST_MODE = "frame"
     cfg.MODEL.WEIGHTS = str(ensure_host(host, args.out, args.use_last_checkpoint))
     iteration = torch.load(cfg.MODEL.WEIGHTS, map_location="cpu", weights_only=False).get("iteration", -1) + 1
-    model = build_model(cfg)
-    DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
-    model.eval()
-    pcfg = prior_cfg(args.prior_size, str(prior_weights))
+    model = None
+    pcfg = prior_cfg(args.prior_size, str(prior_weights)) if prior_weights else None
     for seed in todo:
         name = f"instmove_hosts_eval_s{seed}"
         rng = np.random.default_rng(1000 + seed)
         register(name, args.out / "data" / name, [(make_video(rng), None) for _ in range(args.videos)])
         records = DatasetCatalog.get(name)
-        cached, host_s = [], 0.0
-        for batch in build_video_test_loader(cfg, name):
-            rec, sec = host_outputs(host, cfg, model, batch[0])
-            cached.append((batch[0]["video_id"], rec))
-            host_s += sec
+        cache = args.out / "host_outputs" / f"{host}_s{seed}.pkl"  # per-frame host outputs, reused by a rerun
+        if cache.is_file():
+            cached, host_s = pickle.loads(cache.read_bytes())
+        else:
+            if model is None:
+                model = build_model(cfg)
+                DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+                model.eval()
+            cached, host_s = [], 0.0
+            for batch in build_video_test_loader(cfg, name):
+                rec, sec = host_outputs(host, cfg, model, batch[0])
+                cached.append((batch[0]["video_id"], rec))
+                host_s += sec
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.with_suffix(".tmp").write_bytes(pickle.dumps((cached, host_s)))
+            cache.with_suffix(".tmp").replace(cache)
+        if pcfg is None:  # --stage hosts: host outputs only
+            continue
         frames = args.videos * LENGTH
         for pname in PRIORS:
             pcfg.MODEL.MOTION_PRIOR.NAME = pname
             prior = _TimedPrior(build_motion_prior(pcfg))
             t0 = time.perf_counter()
-            preds = {vid: track(host, cfg, rec, prior, weight) for vid, rec in cached}
+            tracked = {vid: track(host, cfg, rec, prior, weight) for vid, rec in cached}
             track_s = time.perf_counter() - t0
+            preds = {vid: out for vid, (out, _) in tracked.items()}
+            if pname == "none":
+                reference = dict(tracked)
+            relinked = sum(relinked_frames(ids, reference[vid][1]) for vid, (_, ids) in tracked.items())
+            differ = sum(not same_output(out, reference[vid][0]) for vid, (out, _) in tracked.items())
             metrics, details = ytvis_metrics(records, preds, CLASS_NAMES)
             by_tau = {tau: {k: v[k] for k in ("IDF1", "MOTA", "IDs")}
                       for tau, v in details["consistency_by_score_threshold"].items()}
@@ -241,7 +285,10 @@ def run_host(host: str, args, prior_weights: Path, results: dict, results_path: 
                 "AP": metrics["AP"], "AP50": metrics["AP50"], "IDF1": metrics["IDF1"], "MOTA": metrics["MOTA"],
                 "IDs": int(metrics["IDs"]), "host_ms": 1000 * host_s / frames,
                 "prior_ms": 1000 * prior.seconds / frames, "tracker_ms": 1000 * track_s / frames,
-                "host_iterations": iteration, "consistency_by_score_threshold": by_tau}
+                "host_iterations": iteration, "relinked_frames": relinked, "frames": frames,
+                "videos_differ": differ, "videos": len(tracked),
+                "prior_iterations": args.prior_iterations,
+                "consistency_by_score_threshold": by_tau}
             results_path.write_text(json.dumps(results, indent=1, sort_keys=True))
             print(host, pname, seed, results[f"{host}/{pname}/{seed}"], flush=True)
 
@@ -255,8 +302,8 @@ COLUMNS = (("AP", None), ("IDF1", "0.5"), ("IDs", "0.5"), ("IDF1", "0.3"), ("IDs
 
 def table(results: dict, seeds) -> str:
     head = " | ".join(f"{k}{'' if t is None else f' (score ≥ {t})'}" for k, t in COLUMNS)
-    lines = [f"| host (training iterations) | prior | {head} | prior ms/frame | host ms/frame |",
-             "| --- | --- |" + " --- |" * (len(COLUMNS) + 2)]
+    lines = [f"| host (training iterations) | prior | {head} | frames relinked vs none | videos whose output differs "
+             "from none | prior ms/frame | host ms/frame |", "| --- | --- |" + " --- |" * (len(COLUMNS) + 4)]
     for host in HOSTS:
         for p in PRIORS:
             rows = [results.get(f"{host}/{p}/{s}") for s in seeds]
@@ -266,6 +313,8 @@ def table(results: dict, seeds) -> str:
             for key, tau in COLUMNS:
                 vals = [_value(r, key, tau) for r in rows]
                 cols.append(" / ".join(f"{v:.0f}" if key == "IDs" else f"{100 * v:.1f}" for v in vals))
+            cols.append(" / ".join(str(r.get("relinked_frames", "?")) for r in rows))
+            cols.append(" / ".join(f"{r.get('videos_differ', '?')} of {r.get('videos', '?')}" for r in rows))
             lines.append(f"| {host} ({rows[0]['host_iterations']}) | {p} | {' | '.join(cols)} | "
                          f"{np.mean([r['prior_ms'] for r in rows]):.1f} | {np.mean([r['host_ms'] for r in rows]):.0f} |")
     return "\n".join(lines)
@@ -293,12 +342,13 @@ def verdict(results: dict, seeds) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "output" / "instmove_hosts")
-    ap.add_argument("--stage", choices=["prior", "all"], default="all")
+    ap.add_argument("--stage", choices=["prior", "hosts", "all"], default="all",
+                    help="prior: train / evaluate the prior only; hosts: cache the hosts' per-frame outputs only")
     ap.add_argument("--prior-size", type=int, default=48)
     ap.add_argument("--prior-iterations", type=int, default=400)
     ap.add_argument("--train-videos", type=int, default=60)
     ap.add_argument("--videos", type=int, default=12)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--hosts", nargs="+", default=list(HOSTS), choices=list(HOSTS))
     ap.add_argument("--use-last-checkpoint", action="store_true",
                     help="use a host's last saved checkpoint when its training has not finished")
@@ -306,11 +356,15 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
+    results_path = args.out / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    if args.stage == "hosts":
+        for host in args.hosts:
+            run_host(host, args, None, {}, results_path)
+        return
     weights = ensure_prior(args)
     if args.stage == "prior":
         return
-    results_path = args.out / "results.json"
-    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
     for host in args.hosts:
         run_host(host, args, weights, results, results_path)
     text = table(results, args.seeds)

@@ -2,13 +2,19 @@
 
 Each video (192×192, 24 frames) holds 3 movers drawn from the built-in synthetic VIS look (classes square / disk /
 triangle with their colours and textures, same textured background; ``vidseg.data.datasets.synthetic.render``), so
-hosts trained on ``synth_vis_train_large`` detect them. What differs from that set is the motion:
+hosts trained on ``synth_vis_train_large`` detect them. What differs from that set is the motion, which is not
+constant-velocity in any respect (the setting of OVIS / YouTube-VIS where paper 000 reports its gains):
 
-- non-linear: each mover follows arcs (its velocity turns by ω = 0.10–0.30 rad per frame, the turning direction
-  flips every 5–9 frames, S-curves) and reflects at the borders;
-- fast: 9–17 px per frame for objects of 17–27 px half-extent (displacement ≈ 0.2–0.5 of the object's width);
-- occlusion: a fixed depth order between movers plus a static grey bar (vertical or horizontal, 14–22 px wide)
-  drawn *over* the movers; ground truth = visible masks (an object hidden by the bar is absent in that frame).
+- curved: the velocity turns by ω = 0.10–0.30 rad per frame, the turning direction flips every 5–9 frames
+  (S-curves), and the mover reflects at the borders (bounces);
+- accelerating: at every flip the mover picks a new target speed in 4–18 px per frame and approaches it by 40 %
+  of the gap per frame (speed-ups and braking; objects of 17–27 px half-extent);
+- scale change: the size follows 1 + 0.25·sin(2πt / P + φ), P = 14–30 frames (approaching / receding);
+- deformation: squash and stretch (the two half-extents oscillate in antiphase by ±15 %) and a wobble of the
+  shape's orientation (±0.35 rad);
+- occlusion: a fixed depth order between movers (they hide each other where they cross) plus a static grey bar
+  (vertical or horizontal, 14–22 px wide) drawn *over* them; ground truth = visible masks (an object hidden by the
+  bar is absent in that frame).
 
 The same generator, with a different seed, gives the InstMove prior's training masks (as the paper trains one
 InstMove per dataset on that dataset's training split): nothing here is specific to any prior.
@@ -21,11 +27,15 @@ from vidseg.data.datasets.synthetic.render import (CLASS_COLORS, NEUTRAL_COLOR, 
                                                    _paint, shape_mask)
 
 SIZE, LENGTH, MOVERS = 192, 24, 3
+SPEED_RANGE = (4.0, 18.0)  # px per frame
+SCALE_AMPLITUDE, SQUASH_AMPLITUDE, WOBBLE = 0.25, 0.15, 0.35
 
 
 def trajectory(rng: np.random.Generator, half: np.ndarray) -> np.ndarray:
-    """LENGTH×2 centres (x, y): arcs with flipping turn direction, reflected at the borders."""
-    speed = rng.uniform(9, 17)
+    """LENGTH×2 centres (x, y): arcs with flipping turn direction and changing speed, reflected at the borders
+    (the centre stays ``half`` away from them)."""
+    speed = rng.uniform(*SPEED_RANGE)
+    target = rng.uniform(*SPEED_RANGE)
     ang = rng.uniform(0, 2 * np.pi)
     omega = rng.uniform(0.10, 0.30) * rng.choice([-1, 1])
     flip_in = int(rng.integers(5, 10))
@@ -37,6 +47,8 @@ def trajectory(rng: np.random.Generator, half: np.ndarray) -> np.ndarray:
         flip_in -= 1
         if flip_in == 0:
             omega, flip_in = -omega, int(rng.integers(5, 10))
+            target = rng.uniform(*SPEED_RANGE)
+        speed += 0.4 * (target - speed)
         v = speed * np.array([np.cos(ang), np.sin(ang)])
         nxt = c + v
         for ax in range(2):
@@ -48,6 +60,16 @@ def trajectory(rng: np.random.Generator, half: np.ndarray) -> np.ndarray:
     return out
 
 
+def shape_track(rng: np.random.Generator, half: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame half-extents (LENGTH×2: scale change × squash-and-stretch) and orientations (LENGTH, rad)."""
+    t = np.arange(LENGTH)
+    scale = 1 + SCALE_AMPLITUDE * np.sin(2 * np.pi * t / rng.uniform(14, 30) + rng.uniform(0, 2 * np.pi))
+    squash = SQUASH_AMPLITUDE * np.sin(rng.uniform(0.3, 0.7) * t + rng.uniform(0, 2 * np.pi))
+    halves = half[None] * scale[:, None] * np.stack([1 + squash, 1 - squash], axis=1)
+    angles = WOBBLE * np.sin(rng.uniform(0.2, 0.5) * t + rng.uniform(0, 2 * np.pi))
+    return halves, angles
+
+
 def make_video(rng: np.random.Generator) -> SynthVideo:
     """One video (frames, visible masks K×T×H×W, classes)."""
     bg = _background(rng, SIZE, SIZE)
@@ -57,7 +79,8 @@ def make_video(rng: np.random.Generator) -> SynthVideo:
         half = rng.uniform(17, 27) * rng.uniform(0.9, 1.1, size=2)
         color = np.clip(CLASS_COLORS[cls] + rng.normal(0, 12, size=3), 0, 255).astype(np.float32)
         tex = np.array([rng.uniform(1.5, 3.0), rng.uniform(1.5, 3.0), rng.uniform(0, 2 * np.pi)])
-        movers.append((cls, half, trajectory(rng, half), color, tex))
+        halves, angles = shape_track(rng, half)
+        movers.append((cls, halves, angles, trajectory(rng, half), color, tex))  # enlarged, it may leave the frame
     bar = np.zeros((SIZE, SIZE), bool)
     lo, width = int(rng.integers(40, 130)), int(rng.integers(14, 23))
     if rng.random() < 0.5:
@@ -69,8 +92,10 @@ def make_video(rng: np.random.Generator) -> SynthVideo:
     owner = np.zeros((LENGTH, SIZE, SIZE), np.int16)
     for t in range(LENGTH):
         img = bg.copy()
-        for k, (cls, half, centers, color, tex) in enumerate(movers):  # list order = bottom to top
-            qx, qy = (xs - centers[t, 0]) / half[0], (ys - centers[t, 1]) / half[1]
+        for k, (cls, halves, angles, centers, color, tex) in enumerate(movers):  # list order = bottom to top
+            dx, dy = xs - centers[t, 0], ys - centers[t, 1]
+            cos, sin = np.cos(angles[t]), np.sin(angles[t])
+            qx, qy = (cos * dx + sin * dy) / halves[t, 0], (-sin * dx + cos * dy) / halves[t, 1]
             inside = shape_mask(cls, qx, qy)
             _paint(img, inside, qx, qy, color, tex)
             owner[t][inside] = k + 1

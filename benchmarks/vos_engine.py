@@ -9,8 +9,12 @@ model, random weights; installed into this venv by the benchmark when missing) p
 frames at ``--height``×``--width`` with 2 objects given on frame 0, each in its own process: frames/s after the
 first frame, ms/frame of the memory read + decode path alone (ISVOS ``segment``; Cutie ``InferenceCore._segment``:
 memory readout with its object transformer, then its mask decoder), the conv/matmul GFLOP of both (a load-independent
-measure next to the timings) and peak RSS. ``--repeats`` alternates the two and keeps the best of each run, because
-load on a shared machine only slows a run down. CPU unless ``--device cuda``.
+measure next to the timings, counted in a separate untimed 3-frame run of each so that the counter's per-op overhead
+stays out of the timings) and peak RSS. Both run under ``torch.inference_mode`` with the same thread count. The ISVOS
+process also times one standalone 3×3 convolution of the MPF decoder's largest shape (K×256×H/4×W/4 -> 256): the
+direct-convolution throughput of this machine at that moment, which bounds how fast ISVOS's conv-dominated read +
+decode path can be. ``--repeats`` alternates the two and keeps the best of each run, because load on a shared
+machine only slows a run down. CPU unless ``--device cuda``.
 
     python benchmarks/vos_engine.py --part memory
     python benchmarks/vos_engine.py --part speed --frames 7 --repeats 2
@@ -49,7 +53,8 @@ def synthetic_frames(n: int, h: int, w: int, seed: int = 0):
         yield torch.from_numpy(img), torch.from_numpy(masks)
 
 
-def isvos_child(config: str, n: int, h: int, w: int, device: str, opts: list[str], flops: bool) -> dict:
+def isvos_child(config: str, n: int, h: int, w: int, device: str, opts: list[str], flops: bool,
+                conv_rate: bool = False) -> dict:
     import torch
     from detectron2.checkpoint import DetectionCheckpointer  # noqa: F401  (detectron2 import order)
     from detectron2.modeling import build_model
@@ -66,7 +71,26 @@ def isvos_child(config: str, n: int, h: int, w: int, device: str, opts: list[str
         engine.step(frame, masks if t == 0 else None, [1, 2] if t == 0 else None, end=t == n - 1)
 
     out = stream(step, frames, n, device, model, "segment", flops)
+    if conv_rate:
+        out["conv_gflops"] = conv_throughput(2, 256, -(-h // 32) * 8, -(-w // 32) * 8, device)
     return {**out, "memory_entries": len(engine.memory)}
+
+
+def conv_throughput(k: int, c: int, h: int, w: int, device: str, repeats: int = 3) -> float:
+    """GFLOP/s of one direct 3×3 conv (k, c, h, w) -> c channels, channels-last, best of ``repeats``."""
+    import torch
+    from torch.nn import functional as F
+
+    x = torch.randn(k, c, h, w, device=device).contiguous(memory_format=torch.channels_last)
+    weight, bias = torch.randn(c, c, 3, 3, device=device) / (3 * c ** 0.5), torch.zeros(c, device=device)
+    best_s = float("inf")
+    for _ in range(repeats):
+        sync(device)
+        t0 = time.perf_counter()
+        F.conv2d(x, weight, bias, padding=1)
+        sync(device)
+        best_s = min(best_s, time.perf_counter() - t0)
+    return 2 * 9 * k * c * c * h * w / best_s / 1e9
 
 
 def ensure_cutie() -> str | None:
@@ -108,8 +132,7 @@ def cutie_child(n: int, h: int, w: int, device: str, flops: bool) -> dict:
         else:
             core.step(img, end=t == n - 1)
 
-    with torch.inference_mode():
-        return stream(step, synthetic_frames(n, h, w), n, device, core, "_segment", flops)
+    return stream(step, synthetic_frames(n, h, w), n, device, core, "_segment", flops)
 
 
 def stream(step, frames, n: int, device: str, owner, read_decode: str, flops: bool) -> dict:
@@ -159,11 +182,12 @@ def child(args: argparse.Namespace) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    with torch.no_grad():
+    with torch.inference_mode():  # both models: no autograd bookkeeping
         if args.child == "cutie":
             out = cutie_child(args.frames, args.height, args.width, args.device, args.flops)
         else:
-            out = isvos_child(args.config, args.frames, args.height, args.width, args.device, args.opts, args.flops)
+            out = isvos_child(args.config, args.frames, args.height, args.width, args.device, args.opts, args.flops,
+                              args.conv_rate)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if args.device.startswith("cuda"):
         out["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
@@ -171,10 +195,10 @@ def child(args: argparse.Namespace) -> None:
 
 
 def spawn(which: str, frames: int, h: int, w: int, a: argparse.Namespace, config: str, opts=(),
-          flops: bool = False) -> dict:
+          flops: bool = False, conv_rate: bool = False) -> dict:
     cmd = [sys.executable, __file__, "--child", which, "--frames", str(frames), "--height", str(h), "--width",
            str(w), "--device", a.device, "--threads", str(a.threads), "--config", config, *(["--flops"] if flops else []),
-           "--opts", *opts]
+           *(["--conv-rate"] if conv_rate else []), "--opts", *opts]
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     line = [x for x in r.stdout.splitlines() if x.startswith("RESULT ")]
     if not line:
@@ -196,6 +220,7 @@ def main() -> None:
                    "report the best of each (load on a shared machine only ever slows a run down)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--flops", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--conv-rate", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--config", default=str(ROOT / "configs" / "isvos" / "r50.yaml"))
     p.add_argument("--opts", nargs="*", default=[])
     a = p.parse_args()
@@ -216,42 +241,54 @@ def main() -> None:
         speed(a)
 
 
-def best(runs: list[dict]) -> dict:
+def best(runs: list[dict], counted: dict) -> dict:
+    """Best timings over the timed runs, GFLOP from the separate counting run."""
     ok = [r for r in runs if "error" not in r]
     if not ok:
         return runs[-1]
-    return {"fps": max(r["fps"] for r in ok), "segment_ms": min(r["segment_ms"] for r in ok),
-            "peak_rss_mb": max(r["peak_rss_mb"] for r in ok), "gflop": ok[0]["gflop"],
-            "segment_gflop": ok[0]["segment_gflop"], "runs": len(ok)}
+    out = {"fps": max(r["fps"] for r in ok), "segment_ms": min(r["segment_ms"] for r in ok),
+           "peak_rss_mb": max(r["peak_rss_mb"] for r in ok), "runs": len(ok),
+           "gflop": counted.get("gflop", float("nan")), "segment_gflop": counted.get("segment_gflop", float("nan"))}
+    if all("conv_gflops" in r for r in ok):
+        out["conv_gflops"] = max(r["conv_gflops"] for r in ok)
+    return out
 
 
 def speed(a: argparse.Namespace) -> None:
     problem = ensure_cutie()
+    isvos_opts = ["MODEL.WEIGHTS", "", *a.opts]
     runs: dict[str, list[dict]] = {"isvos": [], "cutie": []}
     for _ in range(a.repeats):
-        runs["isvos"].append(spawn("isvos", a.frames, a.height, a.width, a, a.config, ["MODEL.WEIGHTS", "", *a.opts],
-                                   flops=True))
-        runs["cutie"].append({"error": problem} if problem else
-                             spawn("cutie", a.frames, a.height, a.width, a, a.config, flops=True))
-    isvos, cut = best(runs["isvos"]), best(runs["cutie"])
+        runs["isvos"].append(spawn("isvos", a.frames, a.height, a.width, a, a.config, isvos_opts, conv_rate=True))
+        runs["cutie"].append({"error": problem} if problem else spawn("cutie", a.frames, a.height, a.width, a, a.config))
+    count_frames = min(a.frames, 3)  # FLOPs per frame are the same for every frame with memory; not timed
+    isvos = best(runs["isvos"], spawn("isvos", count_frames, a.height, a.width, a, a.config, isvos_opts, flops=True))
+    cut = best(runs["cutie"], {} if problem else spawn("cutie", count_frames, a.height, a.width, a, a.config, flops=True))
     name = f"ISVOS R50 ({Path(a.config).relative_to(ROOT) if Path(a.config).is_relative_to(ROOT) else a.config}" + (
         f" {' '.join(a.opts)})" if a.opts else ")")
     print(f"\n(b) {a.height}x{a.width}, 2 objects given on frame 0, {a.frames} frames (1..{a.frames - 1} timed), random "
-          f"weights, {a.device}, {a.threads} thread(s), best of {a.repeats} alternating run(s), measured under load; "
-          "GFLOP = conv/matmul FLOPs counted by torch.utils.flop_counter (MSDA sampling not counted), per frame")
-    print("| model | frames/s | GFLOP/frame | memory read + decode ms/frame | read + decode GFLOP | peak RSS MB |\n"
-          "|---|---|---|---|---|---|")
+          f"weights, {a.device}, {a.threads} thread(s), inference_mode, best of {a.repeats} alternating run(s), measured "
+          "under load; GFLOP = conv/matmul FLOPs per frame counted by torch.utils.flop_counter in a separate untimed run "
+          "(MSDA sampling and embedding_bag gathers not counted)")
+    print("| model | frames/s | GFLOP/frame | memory read + decode ms/frame | read + decode GFLOP | read + decode GFLOP/s "
+          "| peak RSS MB |\n|---|---|---|---|---|---|---|")
     for label, r in ((name, isvos), ("Cutie base (rf-cutie InferenceCore)", cut)):
         if "error" in r:
-            print(f"| {label} | error: {r['error']} | | | | |")
+            print(f"| {label} | error: {r['error']} | | | | | |")
         else:
             print(f"| {label} | {r['fps']:.4f} | {r['gflop']:.0f} | {r['segment_ms']:.0f} | {r['segment_gflop']:.0f} | "
-                  f"{r['peak_rss_mb']:.0f} |")
+                  f"{r['segment_gflop'] / r['segment_ms'] * 1000:.1f} | {r['peak_rss_mb']:.0f} |")
     if "error" not in isvos and "error" not in cut:
         print(f"ISVOS / Cutie frames/s: {isvos['fps'] / cut['fps']:.2f} (target >= 0.5); memory read + decode speed "
               f"ratio (Cutie ms / ISVOS ms): {cut['segment_ms'] / isvos['segment_ms']:.2f} (target >= 1.0); FLOP ratios "
               f"Cutie / ISVOS: whole step {cut['gflop'] / isvos['gflop']:.2f}, read + decode "
               f"{cut['segment_gflop'] / isvos['segment_gflop']:.2f}")
+    if "conv_gflops" in isvos:
+        floor = isvos["segment_gflop"] / isvos["conv_gflops"] * 1000
+        print(f"direct 3x3 conv throughput in the ISVOS process (best): {isvos['conv_gflops']:.1f} GFLOP/s; at that rate "
+              f"ISVOS's {isvos['segment_gflop']:.0f} GFLOP read + decode needs >= {floor:.0f} ms/frame"
+              + (f" (Cutie's took {cut['segment_ms']:.0f} ms: speed ratio <= {cut['segment_ms'] / floor:.2f})"
+                 if "error" not in cut else ""))
 
 
 if __name__ == "__main__":

@@ -39,3 +39,65 @@ def test_ifr_frame_mode_tracks_queries_with_a_prior():
     assert len(out.track_ids) == cfg.MODEL.IFR.TEST_TOPK
     assert all(len(m) == n for m in out.masks) and out.image_size == (video["height"], video["width"])
     assert DatasetCatalog.get("synth_vis_val")
+
+
+def _scripted_ifr(prior: str, weight: float):
+    """IFR frame mode built from config, its decoder replaced by scripted per-frame queries: two objects, A (rows
+    2–6 of the 16×16 mask grid) moving right by 3 cells per frame and B (rows 9–13) moving left; at frame 2 the
+    query embeddings prefer the swapped pairing by 0.1 in cosine per track (0.2 in total), so only the motion term
+    (MODEL.MOTION_PRIOR.NAME / WEIGHT from the config) can keep the identities. Returns, per output track, the
+    row band (0 = A's, 1 = B's) its mask occupies in each frame."""
+    cfg = load_config(str(ROOT / "configs" / "tests" / "ifr_frame.yaml"))
+    cfg.defrost()
+    cfg.MODEL.MOTION_PRIOR.NAME, cfg.MODEL.MOTION_PRIOR.WEIGHT = prior, weight
+    cfg.MODEL.IFR.TEST_TOPK = 2
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    k = cfg.MODEL.NUM_CLASSES + (1 if model.class_loss == "ce" else 0)
+    c = (-0.2 + (0.04 + 8 * 0.99) ** 0.5) / 4  # unit vectors (c, c + 0.1), (c + 0.1, c)
+    embeds = [[[1.0, 0.0], [0.0, 1.0]]] * 2 + [[[c, c + 0.1], [c + 0.1, c]]]
+    calls = []
+
+    def decode(images, num_frames, **_):
+        t = len(calls)
+        calls.append(t)
+        masks = torch.full((1, 2, 1, 16, 16), -10.0)
+        masks[0, 0, 0, 2:7, 1 + 3 * t : 5 + 3 * t] = 10.0  # A: cols 1-4, 4-7, 7-10
+        masks[0, 1, 0, 9:14, 11 - 3 * t : 15 - 3 * t] = 10.0  # B: cols 11-14, 8-11, 5-8
+        logits = torch.full((1, 2, k), -10.0)
+        logits[0, :, 0] = 10.0
+        return {"pred_logits": logits, "pred_masks": masks, "pred_embeds": torch.tensor([embeds[t]])}
+
+    model.decode = decode
+    video = {"image": [torch.zeros(3, 64, 64, dtype=torch.uint8)] * 3, "height": 64, "width": 64, "video_id": 0}
+    with torch.no_grad():
+        out = model([video])[0]["video_instances"]
+    from vidseg.structures.masks import decode_mask
+
+    return sorted([int(decode_mask(m).nonzero()[0].mean() >= 32) for m in track] for track in out.masks)
+
+
+def test_ifr_frame_mode_motion_term_flips_a_query_assignment():
+    """Catches a motion term that never reaches the assignment: config -> prior + λ -> QueryMatchingTracker."""
+    kept = [[0, 0, 0], [1, 1, 1]]
+    swapped = [[0, 0, 1], [1, 1, 0]]
+    assert _scripted_ifr("none", 0.5) == swapped  # embeddings alone: identity switch at frame 2
+    # linear predicts each mask exactly (IoU 1): 2 · 0.5 · 1 = 1.0 > 0.2 of embedding preference
+    assert _scripted_ifr("linear", 0.5) == kept
+    # λ is applied: at 0.05 the same exact prediction is worth 0.1 < 0.2
+    assert _scripted_ifr("linear", 0.05) == swapped
+    # copy_last overlaps the right query with IoU 1/7 only: 2 · 0.5 · 1/7 ≈ 0.14 < 0.2
+    assert _scripted_ifr("copy_last", 0.5) == swapped
+
+
+def test_benchmark_counts_changed_links_not_id_numbers():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from instmove_hosts import relinked_frames
+
+    ref = [[1, 2], [1, 2], [1, 2, 3], [3, 1]]
+    renumbered = [[5, 7], [5, 7], [5, 7, 9], [9, 5]]  # same links, other ids
+    assert relinked_frames(renumbered, ref) == 0
+    swapped = [[1, 2], [2, 1], [2, 1, 3], [3, 2]]  # frame 1: the two tracks exchange candidates
+    assert relinked_frames(swapped, ref) == 1

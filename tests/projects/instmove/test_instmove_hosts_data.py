@@ -1,26 +1,42 @@
-"""The host-benchmark videos (benchmarks/instmove_hosts_data.py) contain the motion they claim: fast, turning
-(non-linear) trajectories and a bar that hides the movers."""
+"""The host-benchmark videos (benchmarks/instmove_hosts_data.py) contain the motion they claim: fast, turning,
+accelerating (non-linear) trajectories, scale change and deformation, and a bar that hides the movers."""
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
-from instmove_hosts_data import LENGTH, SIZE, make_video, sample_windows, trajectory  # noqa: E402
+from instmove_hosts_data import LENGTH, SIZE, make_video, sample_windows, shape_track, trajectory  # noqa: E402
 
 
 def test_trajectories_are_fast_and_turning():
     rng = np.random.default_rng(0)
-    turns, speeds = [], []
+    turns, speeds, changes = [], [], []
     for _ in range(20):
         c = trajectory(rng, np.array([20.0, 20.0]))
         assert c.shape == (LENGTH, 2) and (c >= 20).all() and (c <= SIZE - 20).all()
         v = np.diff(c, axis=0)
-        speeds += list(np.linalg.norm(v, axis=1))
+        speed = np.linalg.norm(v, axis=1)
+        speeds += list(speed)
+        changes.append(speed.max() / max(speed.min(), 1e-6))
         ang = np.arctan2(v[:, 1], v[:, 0])
         turns += list(np.abs((np.diff(ang) + np.pi) % (2 * np.pi) - np.pi))
-    assert np.median(speeds) > 9  # px per frame (border clamps shorten a few steps)
+    assert np.median(speeds) > 7  # px per frame (border clamps shorten a few steps)
     assert np.median(turns) > 0.1  # rad per frame: no straight lines
+    assert np.median(changes) > 1.5  # the speed changes along a path (not constant velocity)
+
+
+def test_shapes_change_scale_and_deform():
+    rng = np.random.default_rng(0)
+    half = np.array([20.0, 20.0])
+    for _ in range(10):
+        halves, angles = shape_track(rng, half)
+        assert halves.shape == (LENGTH, 2) and angles.shape == (LENGTH,)
+        area = halves.prod(axis=1)
+        assert area.max() / area.min() > 1.3  # scale change
+        aspect = halves[:, 0] / halves[:, 1]
+        assert aspect.max() / aspect.min() > 1.1 and np.ptp(angles) > 0.1  # squash-and-stretch, wobble
+        assert (halves > 0.5 * half).all() and (halves < 1.5 * half).all()
 
 
 def test_bar_hides_movers_and_video_is_deterministic():

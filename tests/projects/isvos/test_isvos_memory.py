@@ -62,6 +62,20 @@ def test_readout_identity_and_constant_value():
     assert torch.allclose(read_memory(torch.randn(1, ck, 2, h, w), const, q, top_k=3), torch.full((1, 1, 5, h, w), 3.0))
 
 
+@pytest.mark.parametrize("t, top_k", [(1, 20), (3, 5), (2, 1), (1, 54)])
+def test_topk_readout_gather_equals_dense_affinity(t, top_k):
+    """The top-k readout gathers k values per query position; it equals V·A with the dense top-k affinity."""
+    torch.manual_seed(t + top_k)
+    b, ck, k, cv, h, w = 2, 8, 3, 16, 6, 9
+    mk, qk = torch.randn(b, ck, t, h, w), torch.randn(b, ck, h, w)
+    value = torch.randn(b, k, cv, t, h, w)
+    aff = softmax_affinity(l2_similarity(mk.flatten(2), qk.flatten(2)), top_k)  # (B, M, Q), dense
+    dense = torch.einsum("bkcm,bmq->bkcq", value.flatten(3), aff).view(b, k, cv, h, w)
+    assert torch.allclose(read_memory(mk, value, qk, top_k=top_k), dense, atol=1e-5)
+    qm = l2_similarity(mk.flatten(2), qk.flatten(2), query_major=True)
+    assert torch.allclose(qm, l2_similarity(mk.flatten(2), qk.flatten(2)).transpose(1, 2), atol=1e-5)
+
+
 def test_boot_fraction_schedule():
     assert boot_fraction(0) == 1.0 and boot_fraction(19999) == 1.0
     assert boot_fraction(45000) == pytest.approx(0.575)

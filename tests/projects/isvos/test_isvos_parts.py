@@ -180,3 +180,18 @@ def test_mpf_shared_p_terms_equal_concatenated_resblock(channels):
     g_fast = torch.autograd.grad(fast.square().sum(), [mem, dec.blocks[0].conv1.weight])
     g_ref = torch.autograd.grad(ref.square().sum(), [mem, dec.blocks[0].conv1.weight])
     assert all(torch.allclose(a, b, atol=1e-4, rtol=1e-4) for a, b in zip(g_fast, g_ref))
+
+
+def test_mpf_default_widths_equal_concatenated_form_on_random_inputs():
+    """Spec §2.7 widths (value 512; res4/res3/res2 1024/512/256; P 256; 512 -> 256 -> 256), 2 objects, channels-last
+    fast path vs the literal concatenated decoder, same parameters."""
+    torch.manual_seed(2)
+    dec = MPFDecoder(value_dim=512, skip_dims=[1024, 512, 256], pixel_dim=256, channels=[512, 256, 256]).eval()
+    skips = [torch.randn(1, 1024, 3, 5), torch.randn(1, 512, 6, 10), torch.randn(1, 256, 12, 20)]
+    pixels = [torch.randn(1, 256, 2, 3), torch.randn(1, 256, 3, 5), torch.randn(1, 256, 6, 10)]
+    mem = torch.randn(1, 2, 512, 3, 5)
+    with torch.no_grad():
+        fast = dec(mem, skips, pixels, (48, 80))["logits"]
+        ref = _mpf_by_concatenation(dec, mem, skips, pixels, (48, 80))
+    assert fast.shape == (1, 2, 48, 80)
+    assert torch.allclose(fast, ref, atol=1e-4, rtol=1e-4), (fast - ref).abs().max()
