@@ -173,13 +173,13 @@ def test_clip_mode_holds_one_window_for_a_1000_frame_video(monkeypatch):
     """Issue item 4: a 1,000-frame video runs window by window; open (unencoded) frames never exceed the window."""
     open_frames: list[int] = []
 
-    class Recording(meta_arch.ClipTrackAccumulator):
+    class Recording(meta_arch.MotionClipTrackAccumulator):
         def update(self, *args, **kwargs):
             out = super().update(*args, **kwargs)
             open_frames.append(len({f for tr in self.tracks for f in tr.logit_sum}))
             return out
 
-    monkeypatch.setattr(meta_arch, "ClipTrackAccumulator", Recording)
+    monkeypatch.setattr(meta_arch, "MotionClipTrackAccumulator", Recording)
     model = build("ifr.yaml", "MODEL.IFR.TEST_MODE", "clip", "MODEL.IFR.TEST_WINDOW", "5", "MODEL.IFR.TEST_STRIDE", "4",
                   "MODEL.IFR.TEST_KEEP_SCORE", "0.0").eval()
     clip = make_clip(t=4)
