@@ -42,6 +42,8 @@ def add_instmove_config(cfg: CN) -> None:
     # ---- use as a motion prior (MODEL.MOTION_PRIOR.NAME "instmove"; InstMove README)
     im.WEIGHTS = ""  # trained InstMove checkpoint (ours or the official layout, converted on load)
     im.INFER_WINDOWS = ((2, 2), (4, 4))  # (from history length, use this many masks): official schedule
+    im.GAPS = "roll"  # frames a track missed: "roll" = fill by the prior's own predictions, "ignore" = spec §5.3 as is
+    im.MAX_ROLL = 10  # most frames filled per prediction ("roll")
     im.TOPK = 20  # only the top-k tracks (by score, when the host gives one) are predicted
     im.DEVICE = ""  # "" = MODEL.DEVICE
     inp = im.DATA = CN()  # InstMove README's INPUT.INSTMOVE.* (kept inside MODEL.INSTMOVE: one namespace per method)

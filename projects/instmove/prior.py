@@ -5,7 +5,16 @@ For every track with at least 2 past masks the frozen network predicts its mask 
 n masks, n from ``MODEL.INSTMOVE.INFER_WINDOWS`` (official schedule: 2 masks while fewer than 4 are known, then
 4). Masks are padded to a centred square, resized to ``INPUT_SIZE`` and the logits mapped back to the host's mask
 resolution (:mod:`.geometry`). The prior keeps at most ``max(INFER_WINDOWS)`` masks per track (memory flat in the
-video length). The image path (paper Tab. 7) is not available through the mask-only prior interface: the prior
+video length).
+
+Gaps (``MODEL.INSTMOVE.GAPS``): a host tracker may skip frames where a track was not matched (the buffer of spec
+§5.3 holds the last *visible* masks) and may ask for a frame more than one step after the last mask. With
+``"ignore"`` the window is fed as is and the network's one-step prediction is used whatever the gap (the literal
+reading of spec §5.3). With ``"roll"`` (default, project choice) the window is made consecutive first: every
+missing frame inside it and up to ``target_frame − 1`` is filled by the network's own prediction from the masks
+before it (autoregressive roll-forward, at most ``MAX_ROLL`` steps per track, older masks dropped where fewer than 2
+precede a gap), so the prediction is for the frame asked, as the ``linear`` prior scales its shift by the gap.
+The image path (paper Tab. 7) is not available through the mask-only prior interface: the prior
 needs a model built with ``MODEL.INSTMOVE.IMAGE_ENCODER "none"``.
 """
 from __future__ import annotations
@@ -43,6 +52,9 @@ class InstMovePrior(MotionPrior):
         self.windows = [tuple(int(v) for v in w) for w in im.INFER_WINDOWS]
         self.history = max(self.history, max(use for _, use in self.windows))
         self.threshold = float(im.MASK_THRESHOLD)
+        if im.GAPS not in ("roll", "ignore"):
+            raise ValueError(f"MODEL.INSTMOVE.GAPS: expected 'roll' or 'ignore', got {im.GAPS!r}")
+        self.gaps, self.max_roll = im.GAPS, int(im.MAX_ROLL)
         self.device = torch.device(im.DEVICE or cfg.MODEL.DEVICE)
         if net is None:
             if im.IMAGE_ENCODER != "none":
@@ -58,21 +70,76 @@ class InstMovePrior(MotionPrior):
             p.requires_grad_(False)
         self.calls: list[int] = []  # window length of each network call (diagnostics / tests)
 
-    @torch.no_grad()
-    def predict(self, histories: list[TrackHistory], target_frame: int) -> list[np.ndarray | None]:
-        out: list[np.ndarray | None] = [None] * len(histories)
-        groups: dict[int, list[int]] = {}
-        for i, h in enumerate(histories):
-            n = window_length(len(h), self.windows)
-            if n:
-                groups.setdefault(n, []).append(i)
-        for n, idx in groups.items():
-            dense = np.stack([histories[i].dense()[-n:] for i in idx])  # (B, n, H, W)
-            height, width = dense.shape[-2:]
+    def _step(self, windows: list[np.ndarray]) -> list[np.ndarray]:
+        """One-step predictions (H×W bool) for windows (n_i, H, W) of consecutive masks, batched by length."""
+        out: list[np.ndarray | None] = [None] * len(windows)
+        groups: dict[tuple, list[int]] = {}
+        for i, w in enumerate(windows):
+            groups.setdefault(w.shape, []).append(i)
+        for shape, idx in groups.items():
+            dense = np.stack([windows[i] for i in idx])  # (B, n, H, W)
             past = pad_masks(torch.from_numpy(dense).to(self.device), self.net.size)
             logits = self.net(past, phase=2).logits[:, 0]
-            masks = unpad_logits(logits, height, width, self.threshold).cpu().numpy()
-            self.calls.append(n)
+            masks = unpad_logits(logits, shape[-2], shape[-1], self.threshold).cpu().numpy()
+            self.calls.append(shape[0])
             for j, i in enumerate(idx):
                 out[i] = masks[j]
+        return out
+
+    def _roll(self, histories: list[TrackHistory], target_frame: int) -> list[np.ndarray | None]:
+        """Make every window consecutive up to ``target_frame − 1`` by filling missing frames with the network's
+        predictions (batched over tracks, one frame per round), then predict ``target_frame``."""
+        tracks = []
+        for h in histories:
+            todo = list(zip(h.frames, h.dense())) if len(h) else []
+            tracks.append({"todo": todo, "seq": [], "last": None, "steps": 0, "done": not todo})
+        out: list[np.ndarray | None] = [None] * len(histories)
+        keep = max(self.history, max(use for _, use in self.windows))
+        while True:
+            ask, who = [], []
+            for i, tr in enumerate(tracks):
+                if tr["done"]:
+                    continue
+                while tr["todo"]:  # take observed masks in order while they continue the sequence
+                    f, m = tr["todo"][0]
+                    if tr["last"] is not None and f > tr["last"] + 1 and self._can_fill(tr):
+                        break  # a gap before f: fill frame last + 1 first
+                    tr["todo"].pop(0)
+                    tr["seq"] = (tr["seq"] if tr["last"] is not None and f == tr["last"] + 1 else []) + [m]
+                    tr["last"] = int(f)
+                if tr["todo"] or tr["last"] + 1 < target_frame:
+                    if not self._can_fill(tr):  # gap before the target that cannot be filled: no prediction
+                        tr["done"] = True
+                        continue
+                    kind = "fill"
+                else:
+                    kind = "target"
+                    tr["done"] = True
+                    if not window_length(len(tr["seq"]), self.windows):
+                        continue
+                ask.append(np.stack(tr["seq"][-window_length(len(tr["seq"]), self.windows):])), who.append((i, kind))
+            if not ask:
+                return out
+            for (i, kind), m in zip(who, self._step(ask)):
+                tr = tracks[i]
+                if kind == "target":
+                    out[i] = m
+                else:
+                    tr["seq"] = tr["seq"][-keep + 1:] + [m]
+                    tr["last"] += 1
+                    tr["steps"] += 1
+
+    def _can_fill(self, tr: dict) -> bool:
+        return window_length(len(tr["seq"]), self.windows) > 0 and tr["steps"] < self.max_roll
+
+    @torch.no_grad()
+    def predict(self, histories: list[TrackHistory], target_frame: int) -> list[np.ndarray | None]:
+        if self.gaps == "roll":
+            return self._roll(histories, target_frame)
+        windows = [h.dense()[-window_length(len(h), self.windows):] if window_length(len(h), self.windows) else None
+                   for h in histories]
+        out: list[np.ndarray | None] = [None] * len(histories)
+        idx = [i for i, w in enumerate(windows) if w is not None]
+        for i, m in zip(idx, self._step([windows[i] for i in idx])):
+            out[i] = m
         return out
