@@ -16,9 +16,14 @@ claim in miniature). CPU; every stage is stored under ``--out`` and reused by a 
    (``MODEL.IFR.TEST_MODE frame``) + ``QueryMatchingTracker`` (MinVIS-style, prior weight 0.5). The host's
    per-frame outputs are computed once per video (cached in ``<out>/host_outputs``) and replayed to the tracker with
    each prior (none, copy_last, linear, instmove), so the priors see identical candidates.
-4. Metrics per (host, prior, evaluation seed): YouTube-VIS AP, IDF1, MOTA, ID switches (``ytvis_metrics``), the
+4. λ (the motion cost weight) of every prior is chosen per host on validation videos (``--val-seeds``, default
+   100 and 101, disjoint from the test seeds) from ``--weights`` by mean AP + IDF1, ties to the smaller λ; each
+   prior is then evaluated at its own λ on the test seeds (``--seeds``). The InstMove prior runs with
+   ``MODEL.INSTMOVE.GAPS`` = ``--gaps`` (``roll``: frames a track missed are filled by its own predictions).
+5. Metrics per (host, prior, λ, seed): YouTube-VIS AP, IDF1, MOTA, ID switches (``ytvis_metrics``), the
    frames whose links differ from those with ``none`` and the videos whose output differs (does the motion term
-   act at all?), plus the prior's ms/frame inside the tracker beside the host's own ms/frame.
+   act at all?), plus the prior's ms/frame inside the tracker beside the host's own ms/frame. The report
+   (``instmove_hosts_report.py``) gives per-seed values, means, and paired differences InstMove − other prior.
 
     python benchmarks/instmove_hosts.py                      # everything (about 1 CPU hour under load)
     python benchmarks/instmove_hosts.py --stage prior        # only train / evaluate the prior
@@ -31,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
-import re
 import subprocess
 import sys
 import time
@@ -45,6 +49,7 @@ import torch  # noqa: E402
 
 import vidseg  # noqa: E402,F401  (registers everything)
 from instmove_hosts_data import LENGTH, make_video, mask_tracks, sample_windows  # noqa: E402
+from instmove_hosts_report import PRIORS, paired, record, table  # noqa: E402
 from ifr_consistency_data import register  # noqa: E402
 from projects.instmove.geometry import pad_masks  # noqa: E402
 from projects.instmove.model import InstMoveNet  # noqa: E402
@@ -53,13 +58,11 @@ from projects.instmove.training import InstMoveLoss, two_step_iteration  # noqa:
 from vidseg.config import load_config  # noqa: E402
 from vidseg.tracking.motion import build_motion_prior  # noqa: E402
 
-PRIORS = ("none", "copy_last", "linear", "instmove")
 HOSTS = {  # name: (quick-start config, prior weight, label)
     "baseline": ("configs/baseline/quickstart.yaml", 1.0, "per-frame Mask R-CNN + MaskIoUTracker"),
     "ifr": ("configs/ifr/quickstart.yaml", 0.5, "IFR frame-by-frame + QueryMatchingTracker"),
 }
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-SECTION = "## InstMove inside host trackers"
 
 
 def prior_cfg(size: int, weights: str = ""):
@@ -227,23 +230,18 @@ def run_host(host: str, args, prior_weights: Path, results: dict, results_path: 
     from detectron2.modeling import build_model
 
     from vidseg.data.build import build_video_test_loader
-    from vidseg.data.datasets.synthetic import CLASS_NAMES
-    from vidseg.evaluation.ytvis import ytvis_metrics
 
-    config, weight, _ = HOSTS[host]
-    todo = [s for s in args.seeds if any(f"{host}/{p}/{s}" not in results for p in PRIORS)
-            or results[f"{host}/instmove/{s}"].get("prior_iterations") != args.prior_iterations]  # prior trained on
-    if not todo:
-        return
+    config = HOSTS[host][0]
     cfg = load_config(str(ROOT / config))
     cfg.defrost()
     if host == "ifr":
         cfg.MODEL.IFR.TEST_MODE = "frame"
     cfg.MODEL.WEIGHTS = str(ensure_host(host, args.out, args.use_last_checkpoint))
-    iteration = torch.load(cfg.MODEL.WEIGHTS, map_location="cpu", weights_only=False).get("iteration", -1) + 1
+    _ITER[host] = torch.load(cfg.MODEL.WEIGHTS, map_location="cpu", weights_only=False).get("iteration", -1) + 1
     model = None
     pcfg = prior_cfg(args.prior_size, str(prior_weights)) if prior_weights else None
-    for seed in todo:
+    videos = {}
+    for seed in list(args.val_seeds) + list(args.seeds):
         name = f"instmove_hosts_eval_s{seed}"
         rng = np.random.default_rng(1000 + seed)
         register(name, args.out / "data" / name, [(make_video(rng), None) for _ in range(args.videos)])
@@ -264,79 +262,84 @@ def run_host(host: str, args, prior_weights: Path, results: dict, results_path: 
             cache.parent.mkdir(parents=True, exist_ok=True)
             cache.with_suffix(".tmp").write_bytes(pickle.dumps((cached, host_s)))
             cache.with_suffix(".tmp").replace(cache)
-        if pcfg is None:  # --stage hosts: host outputs only
-            continue
-        frames = args.videos * LENGTH
-        for pname in PRIORS:
-            pcfg.MODEL.MOTION_PRIOR.NAME = pname
-            prior = _TimedPrior(build_motion_prior(pcfg))
-            t0 = time.perf_counter()
-            tracked = {vid: track(host, cfg, rec, prior, weight) for vid, rec in cached}
-            track_s = time.perf_counter() - t0
-            preds = {vid: out for vid, (out, _) in tracked.items()}
-            if pname == "none":
-                reference = dict(tracked)
-            relinked = sum(relinked_frames(ids, reference[vid][1]) for vid, (_, ids) in tracked.items())
-            differ = sum(not same_output(out, reference[vid][0]) for vid, (out, _) in tracked.items())
-            metrics, details = ytvis_metrics(records, preds, CLASS_NAMES)
-            by_tau = {tau: {k: v[k] for k in ("IDF1", "MOTA", "IDs")}
-                      for tau, v in details["consistency_by_score_threshold"].items()}
-            results[f"{host}/{pname}/{seed}"] = {
-                "AP": metrics["AP"], "AP50": metrics["AP50"], "IDF1": metrics["IDF1"], "MOTA": metrics["MOTA"],
-                "IDs": int(metrics["IDs"]), "host_ms": 1000 * host_s / frames,
-                "prior_ms": 1000 * prior.seconds / frames, "tracker_ms": 1000 * track_s / frames,
-                "host_iterations": iteration, "relinked_frames": relinked, "frames": frames,
-                "videos_differ": differ, "videos": len(tracked),
-                "prior_iterations": args.prior_iterations,
-                "consistency_by_score_threshold": by_tau}
-            results_path.write_text(json.dumps(results, indent=1, sort_keys=True))
-            print(host, pname, seed, results[f"{host}/{pname}/{seed}"], flush=True)
+        videos[seed] = (records, cached, host_s)
+    if pcfg is None:
+        return
+    pcfg.MODEL.INSTMOVE.GAPS = args.gaps
+    tag = f"{args.prior_iterations}-{args.gaps}"
+    grid = [float(w) for w in (args.weights or [HOSTS[host][1]])]
+    select = results.setdefault("select", {}).setdefault(host, {})
+    for pname in PRIORS:
+        if pname == "none":
+            choices = [0.0]
+        elif args.val_seeds:  # λ chosen on the validation seeds (AP + IDF1 at score ≥ 0.5, ties: smaller λ)
+            for w in grid:
+                for seed in args.val_seeds:
+                    replay(host, cfg, videos[seed], pcfg, pname, w, seed, tag, args, results, results_path)
+            score = {w: np.mean([_row(results, host, pname, s, w)["AP"] + _row(results, host, pname, s, w)["IDF1"]
+                                 for s in args.val_seeds]) for w in grid}
+            choices = [max(grid, key=lambda w: (score[w], -w))]
+            print(f"{host} {pname}: validation AP + IDF1 by λ " + ", ".join(f"{w:g}: {100 * v:.1f}"
+                                                                            for w, v in score.items()), flush=True)
+        else:
+            choices = grid[:1]
+        select[pname] = choices[0]
+        for seed in args.seeds:
+            replay(host, cfg, videos[seed], pcfg, pname, choices[0], seed, tag, args, results, results_path)
+    results_path.write_text(json.dumps(results, indent=1, sort_keys=True))
 
 
-def _value(row: dict, key: str, tau: str | None):
-    return row[key] if tau is None else row["consistency_by_score_threshold"][tau][key]
+def _key(host: str, pname: str, seed: int, weight: float) -> str:
+    return f"{host}/{pname}/{seed}/w{weight:g}"
 
 
-COLUMNS = (("AP", None), ("IDF1", "0.5"), ("IDs", "0.5"), ("IDF1", "0.3"), ("IDs", "0.3"))
+def _row(results: dict, host: str, pname: str, seed: int, weight: float) -> dict:
+    return results[_key(host, pname, seed, weight)]
 
 
-def table(results: dict, seeds) -> str:
-    head = " | ".join(f"{k}{'' if t is None else f' (score ≥ {t})'}" for k, t in COLUMNS)
-    lines = [f"| host (training iterations) | prior | {head} | frames relinked vs none | videos whose output differs "
-             "from none | prior ms/frame | host ms/frame |", "| --- | --- |" + " --- |" * (len(COLUMNS) + 4)]
-    for host in HOSTS:
-        for p in PRIORS:
-            rows = [results.get(f"{host}/{p}/{s}") for s in seeds]
-            if any(r is None for r in rows):
-                continue
-            cols = []
-            for key, tau in COLUMNS:
-                vals = [_value(r, key, tau) for r in rows]
-                cols.append(" / ".join(f"{v:.0f}" if key == "IDs" else f"{100 * v:.1f}" for v in vals))
-            cols.append(" / ".join(str(r.get("relinked_frames", "?")) for r in rows))
-            cols.append(" / ".join(f"{r.get('videos_differ', '?')} of {r.get('videos', '?')}" for r in rows))
-            lines.append(f"| {host} ({rows[0]['host_iterations']}) | {p} | {' | '.join(cols)} | "
-                         f"{np.mean([r['prior_ms'] for r in rows]):.1f} | {np.mean([r['host_ms'] for r in rows]):.0f} |")
-    return "\n".join(lines)
+def replay(host, cfg, video_set, pcfg, pname, weight, seed, tag, args, results, results_path) -> None:
+    """Track the cached host outputs of one seed with one prior at one λ; metrics into ``results``."""
+    from vidseg.data.datasets.synthetic import CLASS_NAMES
+    from vidseg.evaluation.ytvis import ytvis_metrics
+
+    key = _key(host, pname, seed, weight)
+    _reference(host, cfg, video_set[1], seed)
+    if key in results and (pname != "instmove" or results[key].get("prior") == tag):
+        return
+    records, cached, host_s = video_set
+    pcfg.MODEL.MOTION_PRIOR.NAME = pname
+    prior = _TimedPrior(build_motion_prior(pcfg))
+    t0 = time.perf_counter()
+    tracked = {vid: track(host, cfg, rec, prior, weight) for vid, rec in cached}
+    track_s = time.perf_counter() - t0
+    preds = {vid: out for vid, (out, _) in tracked.items()}
+    reference = _reference(host, cfg, cached, seed)
+    relinked = sum(relinked_frames(ids, reference[vid][1]) for vid, (_, ids) in tracked.items())
+    differ = sum(not same_output(out, reference[vid][0]) for vid, (out, _) in tracked.items())
+    metrics, details = ytvis_metrics(records, preds, CLASS_NAMES)
+    by_tau = {tau: {k: v[k] for k in ("IDF1", "MOTA", "IDs")}
+              for tau, v in details["consistency_by_score_threshold"].items()}
+    frames = len(cached) * LENGTH
+    results[key] = {
+        "AP": metrics["AP"], "AP50": metrics["AP50"], "IDF1": metrics["IDF1"], "MOTA": metrics["MOTA"],
+        "IDs": int(metrics["IDs"]), "host_ms": 1000 * host_s / frames, "prior_ms": 1000 * prior.seconds / frames,
+        "tracker_ms": 1000 * track_s / frames, "host_iterations": _ITER[host], "relinked_frames": relinked,
+        "frames": frames, "videos_differ": differ, "videos": len(tracked), "weight": weight, "prior": tag,
+        "consistency_by_score_threshold": by_tau}
+    results_path.write_text(json.dumps(results, indent=1, sort_keys=True))
+    print(key, {k: results[key][k] for k in ("AP", "IDF1", "IDs", "relinked_frames", "prior_ms")}, flush=True)
 
 
-def verdict(results: dict, seeds) -> str:
-    """Per host and column: is InstMove strictly better than every other prior on every seed?"""
-    out = []
-    for host in HOSTS:
-        if any(f"{host}/{p}/{s}" not in results for p in PRIORS for s in seeds):
-            continue
-        parts = []
-        for key, tau in COLUMNS:
-            def better(s, p):
-                a, b = (_value(results[f"{host}/{q}/{s}"], key, tau) for q in ("instmove", p))
-                return a < b if key == "IDs" else a > b
+def _reference(host, cfg, cached, seed) -> dict:
+    """{video: (output, ids)} with the prior ``none`` (computed once per host and seed)."""
+    if (host, seed) not in _REFERENCE:
+        none = _TimedPrior(build_motion_prior(prior_cfg(16)))
+        _REFERENCE[(host, seed)] = {vid: track(host, cfg, rec, none, 0.0) for vid, rec in cached}
+    return _REFERENCE[(host, seed)]
 
-            ok = all(better(s, p) for p in PRIORS[:-1] for s in seeds)
-            parts.append(f"{key}{'' if tau is None else '@' + tau} {'yes' if ok else 'NO'}")
-        out.append(f"{host}: InstMove strictly better than none, copy_last and linear on every seed — "
-                   + ", ".join(parts))
-    return "; ".join(out)
+
+_REFERENCE: dict = {}  # (host, seed) -> the ``none`` tracking of that seed's videos (links / outputs to compare)
+_ITER: dict = {}
 
 
 def main() -> None:
@@ -349,6 +352,10 @@ def main() -> None:
     ap.add_argument("--train-videos", type=int, default=60)
     ap.add_argument("--videos", type=int, default=12)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--val-seeds", type=int, nargs="*", default=[100, 101],
+                    help="seeds whose videos choose each prior's λ (none: every prior at the host's default λ)")
+    ap.add_argument("--weights", type=float, nargs="+", default=[0.5, 1.0, 2.0, 4.0], help="λ grid")
+    ap.add_argument("--gaps", choices=["roll", "ignore"], default="roll", help="MODEL.INSTMOVE.GAPS of the prior")
     ap.add_argument("--hosts", nargs="+", default=list(HOSTS), choices=list(HOSTS))
     ap.add_argument("--use-last-checkpoint", action="store_true",
                     help="use a host's last saved checkpoint when its training has not finished")
@@ -367,23 +374,20 @@ def main() -> None:
         return
     for host in args.hosts:
         run_host(host, args, weights, results, results_path)
-    text = table(results, args.seeds)
+    text = table(results, args.hosts, args.seeds)
+    diffs, holds = paired(results, args.hosts, args.seeds)
     prior_iou = json.loads((args.out / "prior_iou.json").read_text())
-    summary = verdict(results, args.seeds)
-    print(text)
+    summary = "; ".join(f"{h}: InstMove {'better' if ok else 'NOT better'} than none, copy_last and linear in mean AP, "
+                        "IDF1 and ID switches (score ≥ 0.5)" for h, ok in holds.items())
+    print(text, diffs, sep="\n\n")
     print("prior held-out next-mask IoU: " + ", ".join(f"{k} {v:.3f}" for k, v in prior_iou.items()))
     print("verdict:", summary)
     if args.record:
         cmd = " ".join(["python benchmarks/instmove_hosts.py"] + sys.argv[1:]).replace(" --record", "")
-        block = (f"{SECTION}\n\nCommand: `{cmd}` (CPU, 1 thread, measured under load). See the script docstring for "
-                 f"the protocol. Prior next-mask IoU on held-out windows: "
-                 + ", ".join(f"{k} {v:.3f}" for k, v in prior_iou.items())
-                 + f".\n\n{text}\n\nVerdict: {summary}.\n")
-        body = RESULTS.read_text()
-        pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
-        body = pattern.sub(block.rstrip("\n"), body) if pattern.search(body) else body.rstrip("\n") + "\n\n" + block
-        RESULTS.write_text(body)
-
+        notes = (f"Test seeds {args.seeds}, validation seeds {args.val_seeds} ({args.videos} videos each); λ of each "
+                 f"prior chosen from {args.weights} by validation AP + IDF1; prior {args.prior_iterations} iterations, "
+                 f"gaps '{args.gaps}'.")
+        record(RESULTS, cmd, prior_iou, text, diffs, summary, notes)
 
 if __name__ == "__main__":
     main()

@@ -101,3 +101,32 @@ def test_benchmark_counts_changed_links_not_id_numbers():
     assert relinked_frames(renumbered, ref) == 0
     swapped = [[1, 2], [2, 1], [2, 1, 3], [3, 2]]  # frame 1: the two tracks exchange candidates
     assert relinked_frames(swapped, ref) == 1
+
+
+def test_benchmark_report_pairs_each_prior_at_its_selected_lambda():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from instmove_hosts_report import paired, table
+
+    def row(ap, idf1, ids, w):
+        c = {"IDF1": idf1, "MOTA": 0.0, "IDs": ids}
+        return {"AP": ap, "IDF1": idf1, "IDs": ids, "weight": w, "host_iterations": 5, "relinked_frames": 0,
+                "videos_differ": 0, "videos": 2, "prior_ms": 1.0, "host_ms": 2.0,
+                "consistency_by_score_threshold": {"0.5": c, "0.3": c}}
+
+    res = {"select": {"h": {"none": 0.0, "copy_last": 1.0, "linear": 2.0, "instmove": 4.0}}}
+    vals = {"none": [(0.10, 0.50, 9), (0.20, 0.60, 7)], "copy_last": [(0.10, 0.50, 9), (0.20, 0.60, 7)],
+            "linear": [(0.30, 0.55, 5), (0.10, 0.70, 6)], "instmove": [(0.35, 0.60, 4), (0.25, 0.72, 5)]}
+    for p, per_seed in vals.items():
+        w = res["select"]["h"][p]
+        for s, v in zip((0, 1), per_seed):
+            res[f"h/{p}/{s}/w{w:g}"] = row(*v, w)
+    res["h/linear/0/w1"] = row(0.9, 0.9, 0, 1.0)  # a λ not selected: must not be read
+    text, holds = paired(res, ["h"], [0, 1])
+    # vs linear: AP +5 and +15 -> +10.0 ± 7.1 (2/2); IDs -1, -1 -> -1.0 ± 0.0 (2/2)
+    assert "| h | linear | +10.0 ± 7.1 (2/2) | +3.5 ± 2.1 (2/2) | -1.0 ± 0.0 (2/2) |" in text
+    assert holds == {"h": True}
+    res["h/instmove/1/w4"] = row(0.25, 0.72, 9, 4.0)  # mean switches 6.5 vs linear 5.5: claim fails
+    assert paired(res, ["h"], [0, 1])[1] == {"h": False}
+    assert "| h (5) | linear | 2 | 30.0 / 10.0 (**20.0**) |" in table(res, ["h"], [0, 1])
