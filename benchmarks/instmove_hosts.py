@@ -244,7 +244,8 @@ def run_host(host: str, args, prior_weights: Path, results: dict, results_path: 
     for seed in list(args.val_seeds) + list(args.seeds):
         name = f"instmove_hosts_eval_s{seed}"
         rng = np.random.default_rng(1000 + seed)
-        register(name, args.out / "data" / name, [(make_video(rng), None) for _ in range(args.videos)])
+        register(name, args.out / "data" / name, [(make_video(rng, args.appearance), None)
+                                                             for _ in range(args.videos)])
         records = DatasetCatalog.get(name)
         cache = args.out / "host_outputs" / f"{host}_s{seed}.pkl"  # per-frame host outputs, reused by a rerun
         if cache.is_file():
@@ -357,6 +358,9 @@ def main() -> None:
     ap.add_argument("--weights", type=float, nargs="+", default=[0.5, 1.0, 2.0, 4.0], help="λ grid")
     ap.add_argument("--gaps", choices=["roll", "ignore"], default="roll", help="MODEL.INSTMOVE.GAPS of the prior")
     ap.add_argument("--hosts", nargs="+", default=list(HOSTS), choices=list(HOSTS))
+    ap.add_argument("--appearance", choices=["varied", "identical"], default="varied",
+                    help="evaluation videos: movers of random class / colour / texture, or all alike (use its own "
+                         "--out, sharing the hosts and the prior)")
     ap.add_argument("--use-last-checkpoint", action="store_true",
                     help="use a host's last saved checkpoint when its training has not finished")
     ap.add_argument("--record", action="store_true")
@@ -386,7 +390,7 @@ def main() -> None:
         cmd = " ".join(["python benchmarks/instmove_hosts.py"] + sys.argv[1:]).replace(" --record", "")
         notes = (f"Test seeds {args.seeds}, validation seeds {args.val_seeds} ({args.videos} videos each); λ of each "
                  f"prior chosen from {args.weights} by validation AP + IDF1; prior {args.prior_iterations} iterations, "
-                 f"gaps '{args.gaps}'.")
+                 f"gaps '{args.gaps}', appearance '{args.appearance}'.")
         record(RESULTS, cmd, prior_iou, text, diffs, summary, notes)
 
 if __name__ == "__main__":

@@ -70,8 +70,13 @@ def shape_track(rng: np.random.Generator, half: np.ndarray) -> tuple[np.ndarray,
     return halves, angles
 
 
-def make_video(rng: np.random.Generator) -> SynthVideo:
-    """One video (frames, visible masks K×T×H×W, classes)."""
+def make_video(rng: np.random.Generator, appearance: str = "varied") -> SynthVideo:
+    """One video (frames, visible masks K×T×H×W, classes). ``appearance="identical"``: every mover takes the first
+    mover's class, colour and texture (same-looking instances, the crowded same-category scenes of OVIS where paper
+    000 reports its largest gains); the random stream, hence motion, sizes and occluders, is the same as with
+    ``"varied"``, so the two sets are paired video by video."""
+    if appearance not in ("varied", "identical"):
+        raise ValueError(f"appearance: expected 'varied' or 'identical', got {appearance!r}")
     bg = _background(rng, SIZE, SIZE)
     movers = []
     for _ in range(MOVERS):
@@ -80,6 +85,8 @@ def make_video(rng: np.random.Generator) -> SynthVideo:
         color = np.clip(CLASS_COLORS[cls] + rng.normal(0, 12, size=3), 0, 255).astype(np.float32)
         tex = np.array([rng.uniform(1.5, 3.0), rng.uniform(1.5, 3.0), rng.uniform(0, 2 * np.pi)])
         halves, angles = shape_track(rng, half)
+        if appearance == "identical" and movers:
+            cls, color, tex = movers[0][0], movers[0][4], movers[0][5]
         movers.append((cls, halves, angles, trajectory(rng, half), color, tex))  # enlarged, it may leave the frame
     bar = np.zeros((SIZE, SIZE), bool)
     lo, width = int(rng.integers(40, 130)), int(rng.integers(14, 23))

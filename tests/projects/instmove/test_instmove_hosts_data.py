@@ -52,3 +52,22 @@ def test_windows_end_with_two_visible_masks():
     w = sample_windows(np.random.default_rng(0), tracks, 8, 3)
     assert w.shape == (8, 4, SIZE, SIZE)
     assert w[:, -1].any(axis=(1, 2)).all() and w[:, -2].any(axis=(1, 2)).all()
+
+
+def test_identical_appearance_keeps_the_motion_and_makes_movers_alike():
+    for seed in range(4):
+        a = make_video(np.random.default_rng(seed))
+        b = make_video(np.random.default_rng(seed), "identical")
+        assert np.array_equal(a.distractor_masks, b.distractor_masks)  # same bar; same paths (the shape = class may
+        gaps = []  # differ, and so what hides what: compare visible centres where the mover is well visible)
+        for k in range(len(a.classes)):
+            for t in range(LENGTH):
+                if a.masks[k, t].sum() > 400 and b.masks[k, t].sum() > 400:
+                    ca, cb = (np.argwhere(m[k, t]).mean(0) for m in (a.masks, b.masks))
+                    gaps.append(np.abs(ca - cb).max())
+        assert len(gaps) > 20 and np.median(gaps) < 4  # px; objects are 34-54 px wide and move 4-18 px per frame
+        assert len(set(b.classes)) == 1 and b.classes[0] == a.classes[0]
+        t = LENGTH // 2
+        colours = [b.frames[t][b.masks[k, t]].astype(float).mean(0) for k in range(len(b.classes)) if b.masks[k, t].sum() > 50]
+        for c in colours[1:]:
+            assert np.abs(c - colours[0]).max() < 25  # same base colour and texture (shading differs with the pose)
