@@ -49,7 +49,7 @@ import torch  # noqa: E402
 
 import vidseg  # noqa: E402,F401  (registers everything)
 from instmove_hosts_data import LENGTH, make_video, mask_tracks, sample_windows  # noqa: E402
-from instmove_hosts_report import PRIORS, paired, record, table  # noqa: E402
+from instmove_hosts_report import PRIORS, SECTION, paired, record, table  # noqa: E402
 from ifr_consistency_data import register  # noqa: E402
 from projects.instmove.geometry import pad_masks  # noqa: E402
 from projects.instmove.model import InstMoveNet  # noqa: E402
@@ -391,7 +391,8 @@ def main() -> None:
         notes = (f"Test seeds {args.seeds}, validation seeds {args.val_seeds} ({args.videos} videos each); λ of each "
                  f"prior chosen from {args.weights} by validation AP + IDF1; prior {args.prior_iterations} iterations, "
                  f"gaps '{args.gaps}', appearance '{args.appearance}'.")
-        record(RESULTS, cmd, prior_iou, text, diffs, summary, notes)
+        section = SECTION + ("" if args.appearance == "varied" else ", same-looking movers")
+        record(RESULTS, cmd, prior_iou, text, diffs, summary, notes, section)
 
 if __name__ == "__main__":
     main()

@@ -78,12 +78,14 @@ def paired(results: dict, hosts, seeds) -> tuple[str, dict]:
     return "\n".join(lines), holds
 
 
-def record(results_md: Path, cmd: str, prior_iou: dict, text: str, diffs: str, summary: str, notes: str) -> None:
-    block = (f"{SECTION}\n\nCommand: `{cmd}` (CPU, 1 thread). See the script docstring for the protocol. Prior "
+def record(results_md: Path, cmd: str, prior_iou: dict, text: str, diffs: str, summary: str, notes: str,
+           section: str = SECTION) -> None:
+    """Write (or replace) the ``section`` block of ``results_md``."""
+    block = (f"{section}\n\nCommand: `{cmd}` (CPU, 1 thread). See the script docstring for the protocol. Prior "
              "next-mask IoU on held-out windows: " + ", ".join(f"{k} {v:.3f}" for k, v in prior_iou.items())
              + f".\n\n{notes}\n\n{text}\n\nPaired differences over the test seeds (InstMove − other; mean ± std, "
              f"in parentheses the seeds where InstMove is better):\n\n{diffs}\n\nVerdict: {summary}.\n")
     body = results_md.read_text()
-    pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
+    pattern = re.compile(re.escape(section) + r"\n.*?(?=\n## |\Z)", re.S)
     body = pattern.sub(lambda _: block.rstrip("\n"), body) if pattern.search(body) else body.rstrip("\n") + "\n\n" + block
     results_md.write_text(body)

@@ -130,3 +130,20 @@ def test_benchmark_report_pairs_each_prior_at_its_selected_lambda():
     res["h/instmove/1/w4"] = row(0.25, 0.72, 9, 4.0)  # mean switches 6.5 vs linear 5.5: claim fails
     assert paired(res, ["h"], [0, 1])[1] == {"h": False}
     assert "| h (5) | linear | 2 | 30.0 / 10.0 (**20.0**) |" in table(res, ["h"], [0, 1])
+
+
+def test_benchmark_record_replaces_only_its_own_section(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from instmove_hosts_report import SECTION, record
+
+    md = tmp_path / "R.md"
+    same = SECTION + ", same-looking movers"
+    md.write_text(f"# R\n\n{SECTION}\n\nold varied\n\n{same}\n\nold same\n\n## Next\n\nkeep\n")
+    record(md, "cmd", {"linear": 0.5}, "T1", "D1", "S1", "N1")
+    body = md.read_text()
+    assert "old varied" not in body and "T1" in body and "old same" in body and "keep" in body
+    record(md, "cmd", {"linear": 0.5}, "T2", "D2", "S2", "N2", same)
+    body = md.read_text()
+    assert "old same" not in body and "T1" in body and "T2" in body and body.index("T2") < body.index("## Next")
