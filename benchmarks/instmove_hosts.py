@@ -356,7 +356,7 @@ def main() -> None:
     ap.add_argument("--val-seeds", type=int, nargs="*", default=[100, 101],
                     help="seeds whose videos choose each prior's λ (none: every prior at the host's default λ)")
     ap.add_argument("--weights", type=float, nargs="+", default=[0.5, 1.0, 2.0, 4.0], help="λ grid")
-    ap.add_argument("--gaps", choices=["roll", "ignore"], default="roll", help="MODEL.INSTMOVE.GAPS of the prior")
+    ap.add_argument("--gaps", choices=["roll", "ignore"], default="ignore", help="MODEL.INSTMOVE.GAPS of the prior")
     ap.add_argument("--hosts", nargs="+", default=list(HOSTS), choices=list(HOSTS))
     ap.add_argument("--appearance", choices=["varied", "identical"], default="varied",
                     help="evaluation videos: movers of random class / colour / texture, or all alike (use its own "

@@ -42,7 +42,7 @@ def add_instmove_config(cfg: CN) -> None:
     # ---- use as a motion prior (MODEL.MOTION_PRIOR.NAME "instmove"; InstMove README)
     im.WEIGHTS = ""  # trained InstMove checkpoint (ours or the official layout, converted on load)
     im.INFER_WINDOWS = ((2, 2), (4, 4))  # (from history length, use this many masks): official schedule
-    im.GAPS = "roll"  # frames a track missed: "roll" = fill by the prior's own predictions, "ignore" = spec §5.3 as is
+    im.GAPS = "ignore"  # frames a track missed: "ignore" = spec §5.3 as is, "roll" = fill them by the prior's own predictions
     im.MAX_ROLL = 10  # most frames filled per prediction ("roll")
     im.TOPK = 20  # only the top-k tracks (by score, when the host gives one) are predicted
     im.DEVICE = ""  # "" = MODEL.DEVICE

@@ -9,11 +9,12 @@ video length).
 
 Gaps (``MODEL.INSTMOVE.GAPS``): a host tracker may skip frames where a track was not matched (the buffer of spec
 §5.3 holds the last *visible* masks) and may ask for a frame more than one step after the last mask. With
-``"ignore"`` the window is fed as is and the network's one-step prediction is used whatever the gap (the literal
-reading of spec §5.3). With ``"roll"`` (default, project choice) the window is made consecutive first: every
+``"ignore"`` (default: the literal reading of spec §5.3) the window is fed as is and the network's one-step
+prediction is used whatever the gap. With ``"roll"`` (project option) the window is made consecutive first: every
 missing frame inside it and up to ``target_frame − 1`` is filled by the network's own prediction from the masks
 before it (autoregressive roll-forward, at most ``MAX_ROLL`` steps per track, older masks dropped where fewer than 2
-precede a gap), so the prediction is for the frame asked, as the ``linear`` prior scales its shift by the gap.
+precede a gap), so the prediction is for the frame asked, as the ``linear`` prior scales its shift by the gap. In
+the host benchmark (``benchmarks/RESULTS.md``) ``roll`` was not better than ``ignore`` and costs twice the time.
 The image path (paper Tab. 7) is not available through the mask-only prior interface: the prior
 needs a model built with ``MODEL.INSTMOVE.IMAGE_ENCODER "none"``.
 """

@@ -81,6 +81,10 @@ def test_roll_batches_tracks_and_respects_max_roll():
     assert prior.steps[0] == [2, 2]  # both tracks in the first call
 
 
+def test_default_is_the_literal_spec_reading():
+    assert reduced_cfg().MODEL.INSTMOVE.GAPS == "ignore"
+
+
 def test_gaps_key_is_checked():
     cfg = reduced_cfg(GAPS="extrapolate")
     with pytest.raises(ValueError, match="MODEL.INSTMOVE.GAPS"):
@@ -89,7 +93,7 @@ def test_gaps_key_is_checked():
 
 def test_real_network_rolls_with_consistent_shapes():
     torch.manual_seed(0)
-    cfg = reduced_cfg()
+    cfg = reduced_cfg(GAPS="roll")
     prior = InstMovePrior(cfg, net=InstMoveNet(cfg))
     h = history({0: 2, 1: 5, 4: 14})
     (pred,) = prior.predict([h], target_frame=6)
