@@ -87,5 +87,5 @@ def record(results_md: Path, cmd: str, prior_iou: dict, text: str, diffs: str, s
              f"in parentheses the seeds where InstMove is better):\n\n{diffs}\n\nVerdict: {summary}.\n")
     body = results_md.read_text()
     pattern = re.compile(re.escape(section) + r"\n.*?(?=\n## |\Z)", re.S)
-    body = pattern.sub(lambda _: block.rstrip("\n"), body) if pattern.search(body) else body.rstrip("\n") + "\n\n" + block
+    body = pattern.sub(lambda _: block.rstrip("\n") + "\n", body) if pattern.search(body) else body.rstrip("\n") + "\n\n" + block
     results_md.write_text(body)

@@ -147,3 +147,4 @@ def test_benchmark_record_replaces_only_its_own_section(tmp_path):
     record(md, "cmd", {"linear": 0.5}, "T2", "D2", "S2", "N2", same)
     body = md.read_text()
     assert "old same" not in body and "T1" in body and "T2" in body and body.index("T2") < body.index("## Next")
+    assert "S1.\n\n## InstMove" in body and "S2.\n\n## Next" in body  # sections stay separated by a blank line
