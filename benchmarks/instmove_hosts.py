@@ -358,9 +358,9 @@ def main() -> None:
     ap.add_argument("--weights", type=float, nargs="+", default=[0.5, 1.0, 2.0, 4.0], help="λ grid")
     ap.add_argument("--gaps", choices=["roll", "ignore"], default="ignore", help="MODEL.INSTMOVE.GAPS of the prior")
     ap.add_argument("--hosts", nargs="+", default=list(HOSTS), choices=list(HOSTS))
-    ap.add_argument("--appearance", choices=["varied", "identical"], default="varied",
-                    help="evaluation videos: movers of random class / colour / texture, or all alike (use its own "
-                         "--out, sharing the hosts and the prior)")
+    ap.add_argument("--appearance", choices=["varied", "same_class", "identical"], default="varied",
+                    help="evaluation videos: movers of random class / colour / texture, of one class (own colour jitter "
+                         "and texture), or all alike; use its own --out, sharing the hosts and the prior")
     ap.add_argument("--use-last-checkpoint", action="store_true",
                     help="use a host's last saved checkpoint when its training has not finished")
     ap.add_argument("--record", action="store_true")
@@ -391,7 +391,7 @@ def main() -> None:
         notes = (f"Test seeds {args.seeds}, validation seeds {args.val_seeds} ({args.videos} videos each); λ of each "
                  f"prior chosen from {args.weights} by validation AP + IDF1; prior {args.prior_iterations} iterations, "
                  f"gaps '{args.gaps}', appearance '{args.appearance}'.")
-        section = SECTION + ("" if args.appearance == "varied" else ", same-looking movers")
+        section = SECTION + {"varied": "", "same_class": ", movers of one class", "identical": ", same-looking movers"}[args.appearance]
         record(RESULTS, cmd, prior_iou, text, diffs, summary, notes, section)
 
 if __name__ == "__main__":

@@ -71,16 +71,19 @@ def shape_track(rng: np.random.Generator, half: np.ndarray) -> tuple[np.ndarray,
 
 
 def make_video(rng: np.random.Generator, appearance: str = "varied") -> SynthVideo:
-    """One video (frames, visible masks K×T×H×W, classes). ``appearance="identical"``: every mover takes the first
+    """One video (frames, visible masks K×T×H×W, classes). ``appearance="same_class"``: every mover takes the first
+    mover's class (shape and base colour) with its own colour jitter and texture; ``"identical"``: the first
     mover's class, colour and texture (same-looking instances, the crowded same-category scenes of OVIS where paper
     000 reports its largest gains); the random stream, hence motion, sizes and occluders, is the same as with
     ``"varied"``, so the two sets are paired video by video."""
-    if appearance not in ("varied", "identical"):
-        raise ValueError(f"appearance: expected 'varied' or 'identical', got {appearance!r}")
+    if appearance not in ("varied", "same_class", "identical"):
+        raise ValueError(f"appearance: expected 'varied', 'same_class' or 'identical', got {appearance!r}")
     bg = _background(rng, SIZE, SIZE)
     movers = []
     for _ in range(MOVERS):
         cls = int(rng.integers(3))
+        if appearance == "same_class" and movers:  # same shape and base colour, own colour jitter and texture
+            cls = movers[0][0]
         half = rng.uniform(17, 27) * rng.uniform(0.9, 1.1, size=2)
         color = np.clip(CLASS_COLORS[cls] + rng.normal(0, 12, size=3), 0, 255).astype(np.float32)
         tex = np.array([rng.uniform(1.5, 3.0), rng.uniform(1.5, 3.0), rng.uniform(0, 2 * np.pi)])

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
 from instmove_hosts_data import LENGTH, SIZE, make_video, sample_windows, shape_track, trajectory  # noqa: E402
@@ -71,3 +72,13 @@ def test_identical_appearance_keeps_the_motion_and_makes_movers_alike():
         colours = [b.frames[t][b.masks[k, t]].astype(float).mean(0) for k in range(len(b.classes)) if b.masks[k, t].sum() > 50]
         for c in colours[1:]:
             assert np.abs(c - colours[0]).max() < 25  # same base colour and texture (shading differs with the pose)
+
+
+def test_same_class_movers_share_the_shape_but_not_the_look():
+    for seed in range(4):
+        a = make_video(np.random.default_rng(seed))
+        c = make_video(np.random.default_rng(seed), "same_class")
+        assert len(set(c.classes)) == 1 and c.classes[0] == a.classes[0]
+        assert np.array_equal(a.distractor_masks, c.distractor_masks)
+    with pytest.raises(ValueError, match="appearance"):
+        make_video(np.random.default_rng(0), "alike")
