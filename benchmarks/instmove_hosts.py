@@ -25,7 +25,8 @@ claim in miniature). CPU; every stage is stored under ``--out`` and reused by a 
    act at all?), plus the prior's ms/frame inside the tracker beside the host's own ms/frame. The report
    (``instmove_hosts_report.py``) gives per-seed values, means, and paired differences InstMove − other prior.
 
-    python benchmarks/instmove_hosts.py                      # everything (about 1 CPU hour under load)
+    python benchmarks/instmove_hosts.py                      # everything: hosts ≈ 17 + 21 min, prior 400 it. ≈ 3 min,
+                                                             # caching + replays ≈ 10 min per host (1 thread each)
     python benchmarks/instmove_hosts.py --stage prior        # only train / evaluate the prior
     python benchmarks/instmove_hosts.py --stage hosts        # only cache the hosts' per-frame outputs
     python benchmarks/instmove_hosts.py --prior-iterations 2000   # train the prior on (resumed), evaluate again
