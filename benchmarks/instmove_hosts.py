@@ -19,7 +19,8 @@ claim in miniature). CPU; every stage is stored under ``--out`` and reused by a 
 4. λ (the motion cost weight) of every prior is chosen per host on validation videos (``--val-seeds``, default
    100 and 101, disjoint from the test seeds) from ``--weights`` by mean AP + IDF1, ties to the smaller λ; each
    prior is then evaluated at its own λ on the test seeds (``--seeds``). The InstMove prior runs with
-   ``MODEL.INSTMOVE.GAPS`` = ``--gaps`` (``roll``: frames a track missed are filled by its own predictions).
+   ``MODEL.INSTMOVE.GAPS`` = ``--gaps`` (default ``ignore``, spec §5.3; ``roll``: frames a track missed are
+   filled by the prior's own predictions first).
 5. Metrics per (host, prior, λ, seed): YouTube-VIS AP, IDF1, MOTA, ID switches (``ytvis_metrics``), the
    frames whose links differ from those with ``none`` and the videos whose output differs (does the motion term
    act at all?), plus the prior's ms/frame inside the tracker beside the host's own ms/frame. The report
@@ -50,7 +51,7 @@ import torch  # noqa: E402
 
 import vidseg  # noqa: E402,F401  (registers everything)
 from instmove_hosts_data import LENGTH, make_video, mask_tracks, sample_windows  # noqa: E402
-from instmove_hosts_report import PRIORS, SECTION, paired, record, table  # noqa: E402
+from instmove_hosts_report import PRIORS, SECTION, key, paired, record, table  # noqa: E402
 from ifr_consistency_data import register  # noqa: E402
 from projects.instmove.geometry import pad_masks  # noqa: E402
 from projects.instmove.model import InstMoveNet  # noqa: E402
@@ -273,40 +274,35 @@ def run_host(host: str, args, prior_weights: Path, results: dict, results_path: 
     select = results.setdefault("select", {}).setdefault(host, {})
     for pname in PRIORS:
         if pname == "none":
-            choices = [0.0]
+            lam = 0.0
         elif args.val_seeds:  # λ chosen on the validation seeds (AP + IDF1 at score ≥ 0.5, ties: smaller λ)
             for w in grid:
                 for seed in args.val_seeds:
-                    replay(host, cfg, videos[seed], pcfg, pname, w, seed, tag, args, results, results_path)
+                    replay(host, cfg, videos[seed], pcfg, pname, w, seed, tag, results, results_path)
             score = {w: np.mean([_row(results, host, pname, s, w)["AP"] + _row(results, host, pname, s, w)["IDF1"]
                                  for s in args.val_seeds]) for w in grid}
-            choices = [max(grid, key=lambda w: (score[w], -w))]
+            lam = max(grid, key=lambda w: (score[w], -w))
             print(f"{host} {pname}: validation AP + IDF1 by λ " + ", ".join(f"{w:g}: {100 * v:.1f}"
                                                                             for w, v in score.items()), flush=True)
         else:
-            choices = grid[:1]
-        select[pname] = choices[0]
+            lam = grid[0]
+        select[pname] = lam
         for seed in args.seeds:
-            replay(host, cfg, videos[seed], pcfg, pname, choices[0], seed, tag, args, results, results_path)
+            replay(host, cfg, videos[seed], pcfg, pname, lam, seed, tag, results, results_path)
     results_path.write_text(json.dumps(results, indent=1, sort_keys=True))
 
 
-def _key(host: str, pname: str, seed: int, weight: float) -> str:
-    return f"{host}/{pname}/{seed}/w{weight:g}"
-
-
 def _row(results: dict, host: str, pname: str, seed: int, weight: float) -> dict:
-    return results[_key(host, pname, seed, weight)]
+    return results[key(host, pname, seed, weight)]
 
 
-def replay(host, cfg, video_set, pcfg, pname, weight, seed, tag, args, results, results_path) -> None:
+def replay(host, cfg, video_set, pcfg, pname, weight, seed, tag, results, results_path) -> None:
     """Track the cached host outputs of one seed with one prior at one λ; metrics into ``results``."""
     from vidseg.data.datasets.synthetic import CLASS_NAMES
     from vidseg.evaluation.ytvis import ytvis_metrics
 
-    key = _key(host, pname, seed, weight)
-    _reference(host, cfg, video_set[1], seed)
-    if key in results and (pname != "instmove" or results[key].get("prior") == tag):
+    k = key(host, pname, seed, weight)
+    if k in results and (pname != "instmove" or results[k].get("prior") == tag):
         return
     records, cached, host_s = video_set
     pcfg.MODEL.MOTION_PRIOR.NAME = pname
@@ -322,14 +318,14 @@ def replay(host, cfg, video_set, pcfg, pname, weight, seed, tag, args, results, 
     by_tau = {tau: {k: v[k] for k in ("IDF1", "MOTA", "IDs")}
               for tau, v in details["consistency_by_score_threshold"].items()}
     frames = len(cached) * LENGTH
-    results[key] = {
+    results[k] = {
         "AP": metrics["AP"], "AP50": metrics["AP50"], "IDF1": metrics["IDF1"], "MOTA": metrics["MOTA"],
         "IDs": int(metrics["IDs"]), "host_ms": 1000 * host_s / frames, "prior_ms": 1000 * prior.seconds / frames,
         "tracker_ms": 1000 * track_s / frames, "host_iterations": _ITER[host], "relinked_frames": relinked,
         "frames": frames, "videos_differ": differ, "videos": len(tracked), "weight": weight, "prior": tag,
         "consistency_by_score_threshold": by_tau}
     results_path.write_text(json.dumps(results, indent=1, sort_keys=True))
-    print(key, {k: results[key][k] for k in ("AP", "IDF1", "IDs", "relinked_frames", "prior_ms")}, flush=True)
+    print(k, {m: results[k][m] for m in ("AP", "IDF1", "IDs", "relinked_frames", "prior_ms")}, flush=True)
 
 
 def _reference(host, cfg, cached, seed) -> dict:

@@ -12,21 +12,26 @@ COLUMNS = (("AP", None), ("IDF1", "0.5"), ("IDs", "0.5"), ("IDF1", "0.3"), ("IDs
 SECTION = "## InstMove inside host trackers"
 
 
-def value(row: dict, key: str, tau: str | None) -> float:
-    v = row[key] if tau is None else row["consistency_by_score_threshold"][tau][key]
-    return float(v) if key == "IDs" else 100 * float(v)
+def key(host: str, prior: str, seed: int, weight: float) -> str:
+    """The results.json key of one (host, prior, seed, λ) run."""
+    return f"{host}/{prior}/{seed}/w{weight:g}"
+
+
+def value(row: dict, name: str, tau: str | None) -> float:
+    v = row[name] if tau is None else row["consistency_by_score_threshold"][tau][name]
+    return float(v) if name == "IDs" else 100 * float(v)
 
 
 def rows_of(results: dict, host: str, prior: str, seeds) -> list[dict] | None:
     w = results.get("select", {}).get(host, {}).get(prior)
     if w is None:
         return None
-    rows = [results.get(f"{host}/{prior}/{s}/w{w:g}") for s in seeds]
+    rows = [results.get(key(host, prior, s, w)) for s in seeds]
     return None if any(r is None for r in rows) else rows
 
 
-def _fmt(key: str, v: float) -> str:
-    return f"{v:.0f}" if key == "IDs" else f"{v:.1f}"
+def _fmt(name: str, v: float) -> str:
+    return f"{v:.0f}" if name == "IDs" else f"{v:.1f}"
 
 
 def table(results: dict, hosts, seeds) -> str:
@@ -39,9 +44,9 @@ def table(results: dict, hosts, seeds) -> str:
             if rows is None:
                 continue
             cols = []
-            for key, tau in COLUMNS:
-                vals = [value(r, key, tau) for r in rows]
-                cols.append(" / ".join(_fmt(key, v) for v in vals) + f" (**{np.mean(vals):.1f}**)")
+            for name, tau in COLUMNS:
+                vals = [value(r, name, tau) for r in rows]
+                cols.append(" / ".join(_fmt(name, v) for v in vals) + f" (**{np.mean(vals):.1f}**)")
             cols.append(" / ".join(str(r["relinked_frames"]) for r in rows))
             cols.append(" / ".join(f"{r['videos_differ']} of {r['videos']}" for r in rows))
             lam = "–" if p == "none" else f"{rows[0]['weight']:g}"
@@ -66,10 +71,10 @@ def paired(results: dict, hosts, seeds) -> tuple[str, dict]:
                 ok = False
                 continue
             cells = []
-            for key, tau in COLUMNS:
-                d = np.array([value(a, key, tau) - value(b, key, tau) for a, b in zip(mine, other)])
-                wins = int(np.sum(d < 0 if key == "IDs" else d > 0))
-                better = d.mean() < 0 if key == "IDs" else d.mean() > 0
+            for name, tau in COLUMNS:
+                d = np.array([value(a, name, tau) - value(b, name, tau) for a, b in zip(mine, other)])
+                wins = int(np.sum(d < 0 if name == "IDs" else d > 0))
+                better = d.mean() < 0 if name == "IDs" else d.mean() > 0
                 if tau in (None, "0.5") and not better:  # the acceptance columns: AP, IDF1 and IDs at score ≥ 0.5
                     ok = False
                 cells.append(f"{d.mean():+.1f} ± {d.std(ddof=1) if len(d) > 1 else 0.0:.1f} ({wins}/{len(d)})")

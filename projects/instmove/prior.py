@@ -137,10 +137,9 @@ class InstMovePrior(MotionPrior):
     def predict(self, histories: list[TrackHistory], target_frame: int) -> list[np.ndarray | None]:
         if self.gaps == "roll":
             return self._roll(histories, target_frame)
-        windows = [h.dense()[-window_length(len(h), self.windows):] if window_length(len(h), self.windows) else None
-                   for h in histories]
         out: list[np.ndarray | None] = [None] * len(histories)
-        idx = [i for i, w in enumerate(windows) if w is not None]
-        for i, m in zip(idx, self._step([windows[i] for i in idx])):
+        lengths = [window_length(len(h), self.windows) for h in histories]
+        idx = [i for i, n in enumerate(lengths) if n]
+        for i, m in zip(idx, self._step([histories[i].dense()[-lengths[i]:] for i in idx])):
             out[i] = m
         return out
